@@ -1,0 +1,5 @@
+//! The `maand` binary: argument parsing, output (tables, --json), exit codes.
+
+fn main() {
+    println!("maand");
+}
