@@ -1,5 +1,118 @@
-//! The `maand` binary: argument parsing, output (tables, --json), exit codes.
+//! The `maand` binary: argument parsing, output (tables, --json), exit codes. All logic lives in
+//! maand-engine; this file maps each command to an engine call and prints the result.
 
-fn main() {
-    println!("maand");
+mod args;
+mod output;
+
+use args::{CatCommand, Cli, Command, JobCommand, KvCommand, SandboxCommand};
+use clap::Parser;
+use maand_engine::bucket::Bucket;
+use maand_engine::inspect::{self, Filter, KvListOptions};
+use output::{print_json, print_table, Printer};
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = Path::new(".");
+    let failure_prefix = match cli.command {
+        Command::Build { .. } => "maand build failed: ",
+        _ => "",
+    };
+    match run(cli, root) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{failure_prefix}{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
+    let printer = Printer::from_env();
+    match cli.command {
+        Command::Init => {
+            let outcome = maand_engine::init::init(root)?;
+            printer.message(&outcome.to_string());
+        }
+        Command::Build { purge_job_kv } => {
+            let report = maand_engine::build::build(root, &maand_engine::build::BuildOptions { purge_job_kv })?;
+            printer.message(&format!(
+                "build: {} workers, {} jobs, {} allocations, {} KV changes, {} certificates issued",
+                report.workers, report.jobs, report.allocations, report.kv_rows_written, report.certs_issued
+            ));
+        }
+        Command::Info { json } => {
+            let info = inspect::info(&Bucket::open(root)?)?;
+            if json {
+                print_json(&serde_json::to_value(&info)?);
+            } else {
+                print_table(&info.to_table());
+            }
+        }
+        Command::Cat { command, json } => cat(root, command, json, &printer)?,
+        Command::Job { command } => match command {
+            JobCommand::Create { job, selectors } => {
+                Bucket::open(root)?;
+                let dir = maand_engine::job_create::create_job(root, &job, &args::split_list(&selectors))?;
+                printer.message(&format!("created {}", dir.display()));
+            }
+        },
+        Command::Sandbox { command } => match command {
+            SandboxCommand::Up { workers, labels } => {
+                Bucket::open(root)?;
+                let up = maand_engine::sandbox::up(root, workers, &args::split_list(&labels))?;
+                for w in up {
+                    println!("sandbox worker {}:{} running", w.ip, w.port);
+                }
+            }
+            SandboxCommand::Down => {
+                maand_engine::sandbox::down(root)?;
+                println!("sandbox workers stopped");
+            }
+            SandboxCommand::Status => {
+                for (w, running) in maand_engine::sandbox::status(root)? {
+                    println!("{}:{} {}", w.ip, w.port, if running { "running" } else { "stopped" });
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+fn cat(root: &Path, command: CatCommand, json: bool, printer: &Printer) -> anyhow::Result<()> {
+    let bucket = Bucket::open(root)?;
+    let filter =
+        |jobs: &str, workers: &str| Filter { jobs: args::split_list(jobs), workers: args::split_list(workers) };
+    let table = match command {
+        CatCommand::Workers => inspect::workers(&bucket)?,
+        CatCommand::Jobs => inspect::jobs(&bucket)?,
+        CatCommand::Allocations { jobs, workers } => inspect::allocations(&bucket, &filter(&jobs, &workers))?,
+        CatCommand::Deployments { jobs, workers, active } => {
+            inspect::deployments(&bucket, &filter(&jobs, &workers), active)?
+        }
+        CatCommand::JobCommands => inspect::job_commands(&bucket)?,
+        CatCommand::JobPorts { jobs } => inspect::job_ports(&bucket, &args::split_list(&jobs))?,
+        CatCommand::Certs { jobs, workers } => inspect::certs(&bucket, &filter(&jobs, &workers))?,
+        CatCommand::Kv { command, jobs, active, deleted } => match command {
+            None | Some(KvCommand::List) => {
+                inspect::kv_list(&bucket, &KvListOptions { jobs: args::split_list(&jobs), active, deleted })?
+            }
+            Some(KvCommand::Get { namespace, key, reveal }) => {
+                let got = inspect::kv_get(&bucket, &namespace, &key, reveal)?;
+                if json {
+                    print_json(&serde_json::to_value(&got)?);
+                } else {
+                    print!("{}", got.to_lines());
+                }
+                return Ok(());
+            }
+        },
+    };
+    if json {
+        print_json(&table.to_json());
+    } else if !printer.quiet {
+        print_table(&table);
+    }
+    Ok(())
 }

@@ -1,4 +1,10 @@
 //! maand-engine: the pipelines (init, build, inspection, and later deploy and day-2 operations),
 //! built from maand-core decisions, maand-store persistence and maand-remote transport.
 
+pub mod bucket;
+pub mod build;
+pub mod init;
+pub mod inspect;
+pub mod job_create;
+pub mod sandbox;
 pub mod template;

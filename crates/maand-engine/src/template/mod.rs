@@ -1,1 +1,50 @@
 //! Go text/template rendering for job `.tpl` files (spec/features.md §7).
+//!
+//! Our own engine, a port of Go's `text/template` (lexer, parser, executor, `fmt` printing) so
+//! operator templates render byte for byte as under the Go maand: trim markers, comments,
+//! pipelines, `if/else if/else`, `range` (with `$i, $v :=`, dot rebinding, `else`, `break`,
+//! `continue`), `with`, `define`/`template`/`block`, variable declaration and re-assignment,
+//! short-circuit `and`/`or`, Go truthiness and printing, the Go builtins and the maand functions.
+//! Differential tests against a Go reference live in `tests/template_golden.rs`.
+
+mod ast;
+mod builtins;
+mod context;
+mod data;
+mod exec;
+mod float_format;
+mod functions;
+mod go_fmt;
+mod go_strconv;
+mod lexer;
+mod maand_funcs;
+mod number;
+mod parser;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use maand_core::{Error, Result};
+
+pub use context::TemplateContext;
+pub use data::TemplateData;
+
+/// Renders template `name` (its file name, for messages) from `source` for one allocation.
+///
+/// Errors (kind `Message`): `parse template <name>: line <n>: <reason>` and
+/// `execute template <name>: line <n>: <action>: <reason>`.
+pub fn render(name: &str, source: &str, ctx: &TemplateContext, data: &dyn TemplateData) -> Result<String> {
+    let mut funcs = functions::FuncTable::default();
+    builtins::register_builtins(&mut funcs);
+    maand_funcs::register_maand_functions(&mut funcs, ctx, data);
+    let trees = parser::parse(name, source, &|f| funcs.contains(f))
+        .map_err(|e| Error::msg(format!("parse template {name}: line {}: {}", e.line, e.message)))?;
+    exec::execute(&trees, name, &funcs, ctx.to_value()).map_err(|e| {
+        let line = 1 + source.get(..e.pos).unwrap_or(source).matches('\n').count();
+        match e.context.is_empty() {
+            true => Error::msg(format!("execute template {name}: {}", e.message)),
+            false => Error::msg(format!("execute template {name}: line {line}: {}: {}", e.context, e.message)),
+        }
+    })
+}

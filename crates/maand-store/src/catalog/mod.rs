@@ -1,1 +1,26 @@
-//! Catalog rows (workers, jobs, allocations, hashes, files): typed reads and writes on a transaction.
+//! Catalog rows (bucket, workers, jobs, allocations, hashes): typed reads and writes on a
+//! connection or transaction. SQL lives here and nowhere else; callers see plain structs.
+
+mod allocations;
+mod bucket;
+mod hashes;
+mod jobs;
+mod workers;
+
+pub use allocations::{
+    clear_previous_hash, load_allocations, mark_removed, set_deployment_seq, upsert_allocation, AllocationRow,
+};
+pub use bucket::{bucket_row, insert_bucket, BucketRow};
+pub use hashes::{delete_hash, get_hash, put_build_hash, HashRow};
+pub use jobs::{
+    delete_job, load_job_commands, load_job_files, load_job_names, load_job_ports, load_job_selectors, load_jobs,
+    write_job, CertRow, CommandRow, JobFile, JobRow, JobWrite, PortRow,
+};
+pub use workers::{load_workers, write_workers, WorkerRow};
+
+use maand_core::{Error, ErrorKind};
+
+/// Wrap a SQLite error as a maand database error with what was being done.
+pub(crate) fn db_err(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::new(ErrorKind::Database, format!("{what}: {e}"))
+}

@@ -1,0 +1,152 @@
+//! Command-line definitions (clap). Names, sub-commands and flags follow spec/features.md §3.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "maand",
+    version,
+    about = "Agentless orchestrator for stateful clusters over SSH",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a bucket in the current directory, or upgrade an existing one.
+    Init,
+    /// Turn the workspace into the catalog: placement, ports, certificates, KV, deployment waves.
+    Build {
+        /// Also purge vars/job/<job> and secrets/job/<job> of jobs left without allocations.
+        #[arg(long = "purge-job-kv")]
+        purge_job_kv: bool,
+    },
+    /// Bucket summary.
+    Info {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the catalog.
+    Cat {
+        #[command(subcommand)]
+        command: CatCommand,
+        /// Print JSON (an array of objects) instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Job scaffolding (and, later, lifecycle).
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
+    /// Local sandbox workers (sshd per loopback address) for demos and tests. Needs root.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CatCommand {
+    /// Workers in position order.
+    Workers,
+    /// Jobs in deployment order.
+    Jobs,
+    /// Allocations (job x worker).
+    Allocations {
+        #[arg(long, default_value = "")]
+        jobs: String,
+        #[arg(long, default_value = "")]
+        workers: String,
+    },
+    /// Rollout state per allocation.
+    Deployments {
+        #[arg(long, default_value = "")]
+        jobs: String,
+        #[arg(long, default_value = "")]
+        workers: String,
+        /// Only active allocations.
+        #[arg(long)]
+        active: bool,
+    },
+    /// Registered job commands.
+    #[command(name = "job_commands")]
+    JobCommands,
+    /// Assigned ports.
+    #[command(name = "job_ports")]
+    JobPorts {
+        #[arg(long, default_value = "")]
+        jobs: String,
+    },
+    /// The bucket CA and leaf certificates with expiry.
+    Certs {
+        #[arg(long, default_value = "")]
+        jobs: String,
+        #[arg(long, default_value = "")]
+        workers: String,
+    },
+    /// The KV store (latest version of each key).
+    Kv {
+        #[command(subcommand)]
+        command: Option<KvCommand>,
+        /// Only namespaces readable by these jobs.
+        #[arg(long, default_value = "", global = true)]
+        jobs: String,
+        /// Only live keys.
+        #[arg(long, global = true)]
+        active: bool,
+        /// Only deleted keys.
+        #[arg(long, global = true, conflicts_with = "active")]
+        deleted: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KvCommand {
+    /// List keys (same as `maand cat kv`).
+    List,
+    /// Show one key.
+    Get {
+        namespace: String,
+        key: String,
+        /// Decrypt secrets/job/* values.
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// Scaffold workspace/jobs/<job> with a manifest and a Makefile.
+    Create {
+        job: String,
+        /// Comma-separated selectors (worker labels).
+        #[arg(short = 's', long = "selectors", default_value = "")]
+        selectors: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Start N sandbox workers and add them to workspace/workers.json.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        workers: usize,
+        /// Comma-separated labels for the sandbox workers.
+        #[arg(long, default_value = "")]
+        labels: String,
+    },
+    /// Stop every sandbox worker and every process started inside them.
+    Down,
+    /// List sandbox workers.
+    Status,
+}
+
+/// Split a comma-separated flag value, trimming items and dropping empties.
+pub fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+}

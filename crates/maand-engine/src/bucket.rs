@@ -1,0 +1,43 @@
+//! An opened bucket: its paths and maand.conf, with the schema gate passed and (for commands that
+//! change the bucket) the exclusive bucket lock held for the whole command.
+
+use maand_core::Result;
+use maand_store::db;
+use maand_store::lock::{acquire_lock, BucketLock};
+use maand_store::paths::BucketPaths;
+use maand_store::MaandConf;
+use std::path::Path;
+
+pub struct Bucket {
+    pub paths: BucketPaths,
+    pub conf: MaandConf,
+    _lock: Option<BucketLock>,
+}
+
+impl Bucket {
+    /// Open for reading: schema gate, no lock.
+    pub fn open(root: &Path) -> Result<Bucket> {
+        let paths = BucketPaths::new(root);
+        db::check_schema(&db::open_existing(&paths)?)?;
+        let conf = MaandConf::load(&paths)?;
+        Ok(Bucket { paths, conf, _lock: None })
+    }
+
+    /// Open for a command that changes the bucket: schema gate plus the exclusive lock.
+    pub fn open_locked(root: &Path, command: &str) -> Result<Bucket> {
+        let paths = BucketPaths::new(root);
+        db::check_schema(&db::open_existing(&paths)?)?;
+        let lock = acquire_lock(&paths, command)?;
+        let conf = MaandConf::load(&paths)?;
+        Ok(Bucket { paths, conf, _lock: Some(lock) })
+    }
+
+    /// A new connection to the catalog.
+    pub fn connect(&self) -> Result<rusqlite::Connection> {
+        db::open_existing(&self.paths)
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,3 @@
+module maand/gotmpl-reference
+
+go 1.19

@@ -1,0 +1,72 @@
+//! Reading process state from /proc and sending signals (through the shell's `kill` builtin, as the
+//! workspace forbids unsafe code): liveness that treats zombies as gone.
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+/// True when `pid` exists and is not a zombie (orphans may never be reaped on some hosts).
+pub(crate) fn pid_is_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(process_state(&stat), Some('Z' | 'X') | None),
+        Err(_) => false,
+    }
+}
+
+/// The state letter of a `/proc/<pid>/stat` line (the field after the parenthesised command name).
+fn process_state(stat: &str) -> Option<char> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.trim_start().chars().next()
+}
+
+/// The command name of `pid` (`/proc/<pid>/comm`).
+pub(crate) fn command_name(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_string())
+}
+
+/// Every process id currently listed in /proc.
+pub(crate) fn all_pids() -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Sends `signal` (a name such as `KILL`, `STOP`, `CONT`, `TERM`) to each pid; pids that are already
+/// gone are ignored.
+pub(crate) fn send_signal(signal: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(format!("for p in \"$@\"; do kill -s {signal} \"$p\" 2>/dev/null; done; exit 0"))
+        .arg("sh")
+        .args(pids.iter().map(u32::to_string))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_state_after_command_name_with_parens() {
+        assert_eq!(process_state("12 (a) b) S 1 2"), Some('S'));
+        assert_eq!(process_state("12 (sleep) Z 1"), Some('Z'));
+        assert_eq!(process_state("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive_and_killed_child_is_not() {
+        assert!(pid_is_alive(std::process::id()));
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        assert!(pid_is_alive(pid));
+        assert!(all_pids().contains(&pid));
+        assert_eq!(command_name(pid).as_deref(), Some("sleep"));
+        send_signal("KILL", &[pid]);
+        child.wait().unwrap();
+        assert!(!pid_is_alive(pid));
+    }
+}

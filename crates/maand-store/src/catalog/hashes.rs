@@ -1,0 +1,51 @@
+//! `hash` rows: deploy plan hashes per allocation (`<job>_allocation`/alloc_id) and build change
+//! markers (`build`/`ca`, `build_certs`/<job>).
+
+use super::db_err;
+use maand_core::Result;
+use rusqlite::{params, Connection, OptionalExtension};
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HashRow {
+    pub current_hash: Option<String>,
+    pub previous_hash: Option<String>,
+    pub current_files: Option<String>,
+    pub previous_files: Option<String>,
+    pub current_version: Option<String>,
+}
+
+pub fn get_hash(conn: &Connection, namespace: &str, key: &str) -> Result<Option<HashRow>> {
+    conn.query_row(
+        "SELECT current_hash, previous_hash, current_files, previous_files, current_version FROM hash
+         WHERE namespace = ?1 AND key = ?2",
+        params![namespace, key],
+        |r| {
+            Ok(HashRow {
+                current_hash: r.get(0)?,
+                previous_hash: r.get(1)?,
+                current_files: r.get(2)?,
+                previous_files: r.get(3)?,
+                current_version: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(db_err("read hash"))
+}
+
+/// Record a build change marker (the value lives in `current_hash`).
+pub fn put_build_hash(conn: &Connection, namespace: &str, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO hash(namespace, key, current_hash) VALUES (?1,?2,?3)
+         ON CONFLICT(namespace, key) DO UPDATE SET current_hash = excluded.current_hash",
+        params![namespace, key, value],
+    )
+    .map_err(db_err("write hash"))?;
+    Ok(())
+}
+
+pub fn delete_hash(conn: &Connection, namespace: &str, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM hash WHERE namespace = ?1 AND key = ?2", params![namespace, key])
+        .map_err(db_err("delete hash"))?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+{{ get "maand/bucket" "hello_http_port" }}
