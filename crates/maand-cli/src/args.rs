@@ -24,6 +24,27 @@ pub enum Command {
         #[arg(long = "purge-job-kv")]
         purge_job_kv: bool,
     },
+    /// Roll out the catalog to the workers: stage, sync, start/restart in health-gated batches.
+    Deploy {
+        /// Run a full build first.
+        #[arg(short = 'b', long)]
+        build: bool,
+        /// Only these jobs (comma-separated), still in deployment_seq order.
+        #[arg(long, default_value = "")]
+        jobs: String,
+        /// Print the plan without changing anything.
+        #[arg(short = 'n', long = "dry-run")]
+        dry_run: bool,
+        /// Roll out jobs even when fully promoted.
+        #[arg(long)]
+        force: bool,
+        /// Sync files and promote without start/restart/reload.
+        #[arg(long = "sync-only")]
+        sync_only: bool,
+        /// With --dry-run: print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bucket summary.
     Info {
         /// Print JSON instead of a table.

@@ -7,7 +7,9 @@ mod output;
 use args::{CatCommand, Cli, Command, JobCommand, KvCommand, SandboxCommand};
 use clap::Parser;
 use maand_engine::bucket::Bucket;
+use maand_engine::deploy::DeployOptions;
 use maand_engine::inspect::{self, Filter, KvListOptions};
+use maand_engine::output::StderrReporter;
 use output::{print_json, print_table, Printer};
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,6 +43,20 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 "build: {} workers, {} jobs, {} allocations, {} KV changes, {} certificates issued",
                 report.workers, report.jobs, report.allocations, report.kv_rows_written, report.certs_issued
             ));
+        }
+        Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
+            let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only };
+            let report = maand_engine::deploy::deploy(root, &opts, &StderrReporter)?;
+            if dry_run {
+                if json {
+                    print_json(&serde_json::to_value(&report.plan)?);
+                } else {
+                    print!("{}", report.plan.to_text());
+                }
+            }
+            if let Some(failure) = report.failure() {
+                return Err(failure.into());
+            }
         }
         Command::Info { json } => {
             let info = inspect::info(&Bucket::open(root)?)?;

@@ -119,9 +119,7 @@ fn arb_leaf() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         (-70000i64..70000).prop_map(Value::from),
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
         prop::sample::select(WORDS).prop_map(Value::from),
         ".{0,12}".prop_map(Value::String),
     ]
@@ -131,23 +129,16 @@ fn arb_json() -> impl Strategy<Value = Value> {
     arb_leaf().prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|pairs| {
-                Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-            }),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6)
+                .prop_map(|pairs| { Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()) }),
         ]
     })
 }
 
 /// An object whose keys come from KEYS and whose values are random trees.
 fn arb_object() -> impl Strategy<Value = Value> {
-    prop::collection::vec((prop::sample::select(KEYS), arb_json()), 0..10).prop_map(|pairs| {
-        Value::Object(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect::<Map<_, _>>(),
-        )
-    })
+    prop::collection::vec((prop::sample::select(KEYS), arb_json()), 0..10)
+        .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>()))
 }
 
 fn arb_toml_value() -> impl Strategy<Value = toml::Value> {
@@ -242,23 +233,14 @@ fn arb_port_jobs(lo: u16, hi: u16) -> impl Strategy<Value = Jobs> {
         3 => Just(PortDecl::Pool),
         1 => (lo.saturating_sub(3)..=hi.saturating_add(3)).prop_map(PortDecl::Fixed),
     ];
-    prop::collection::btree_map(
-        "[a-e]",
-        prop::collection::btree_map("[a-d]_port", decl, 0..4),
-        0..5,
-    )
-    .prop_map(|jobs| {
-        jobs.into_iter()
-            .map(|(job, ports)| (job, ports.into_iter().collect()))
-            .collect()
-    })
+    prop::collection::btree_map("[a-e]", prop::collection::btree_map("[a-d]_port", decl, 0..4), 0..5)
+        .prop_map(|jobs| jobs.into_iter().map(|(job, ports)| (job, ports.into_iter().collect())).collect())
 }
 
 fn arb_port_case() -> impl Strategy<Value = PortCase> {
     (1000u16..1100, 0u16..20).prop_flat_map(|(lo, width)| {
         let hi = lo + width;
-        let previous =
-            prop::collection::btree_map(("[a-e]", "[a-d]_port"), (lo - 5)..(hi + 5), 0..8);
+        let previous = prop::collection::btree_map(("[a-e]", "[a-d]_port"), (lo - 5)..(hi + 5), 0..8);
         (Just((lo, hi)), arb_port_jobs(lo, hi), previous)
     })
 }
@@ -329,16 +311,15 @@ fn arb_dag() -> impl Strategy<Value = (Vec<String>, Vec<(usize, usize)>, Vec<boo
     })
 }
 
-fn manifests(
-    names: &[String],
-    edges: &[(usize, usize)],
-    seeded: &[bool],
-) -> BTreeMap<String, maand_core::Manifest> {
+fn manifests(names: &[String], edges: &[(usize, usize)], seeded: &[bool]) -> BTreeMap<String, maand_core::Manifest> {
     names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let mut commands = vec![format!(r#""command_s": {{"executed_on": ["{}"]}}"#, if seeded[i] { "cli" } else { "post_build" })];
+            let mut commands = vec![format!(
+                r#""command_s": {{"executed_on": ["{}"]}}"#,
+                if seeded[i] { "cli" } else { "post_build" }
+            )];
             for (k, (_, up)) in edges.iter().filter(|(from, _)| *from == i).enumerate() {
                 commands.push(format!(
                     r#""command_d{k}": {{"executed_on": ["cli"], "demands": {{"job": "{}", "command": "command_s"}}}}"#,
@@ -386,18 +367,8 @@ proptest! {
 
 fn arb_version() -> impl Strategy<Value = Version> {
     let part = prop_oneof![0u64..4, any::<u64>()];
-    (
-        part.clone(),
-        part.clone(),
-        part,
-        prop::option::of("[0-9A-Za-z][0-9A-Za-z.-]{0,6}"),
-    )
-        .prop_map(|(major, minor, patch, pre)| Version {
-            major,
-            minor,
-            patch,
-            pre,
-        })
+    (part.clone(), part.clone(), part, prop::option::of("[0-9A-Za-z][0-9A-Za-z.-]{0,6}"))
+        .prop_map(|(major, minor, patch, pre)| Version { major, minor, patch, pre })
 }
 
 proptest! {

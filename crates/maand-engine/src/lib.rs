@@ -3,8 +3,13 @@
 
 pub mod bucket;
 pub mod build;
+pub mod deploy;
+pub mod health;
 pub mod init;
 pub mod inspect;
 pub mod job_create;
+pub mod output;
+pub mod runlog;
 pub mod sandbox;
 pub mod template;
+pub mod transport;

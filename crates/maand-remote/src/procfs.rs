@@ -14,8 +14,19 @@ pub(crate) fn pid_is_alive(pid: u32) -> bool {
 
 /// The state letter of a `/proc/<pid>/stat` line (the field after the parenthesised command name).
 fn process_state(stat: &str) -> Option<char> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.trim_start().chars().next()
+    stat_fields(stat)?.next()?.chars().next()
+}
+
+/// The fields of a `/proc/<pid>/stat` line after the command name, starting with the state.
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// When `pid` started (clock ticks since boot): tells a process from a later one reusing its pid.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 of stat; the state is field 3, the first after the command name.
+    stat_fields(&stat)?.nth(22 - 3)?.parse().ok()
 }
 
 /// The command name of `pid` (`/proc/<pid>/comm`).
@@ -55,6 +66,8 @@ mod tests {
         assert_eq!(process_state("12 (a) b) S 1 2"), Some('S'));
         assert_eq!(process_state("12 (sleep) Z 1"), Some('Z'));
         assert_eq!(process_state("garbage"), None);
+        let fields = "1 (x y) S 0 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 10";
+        assert_eq!(stat_fields(fields).unwrap().nth(22 - 3), Some("4242"));
     }
 
     #[test]
@@ -65,6 +78,7 @@ mod tests {
         assert!(pid_is_alive(pid));
         assert!(all_pids().contains(&pid));
         assert_eq!(command_name(pid).as_deref(), Some("sleep"));
+        assert!(start_time(pid).unwrap() >= start_time(std::process::id()).unwrap());
         send_signal("KILL", &[pid]);
         child.wait().unwrap();
         assert!(!pid_is_alive(pid));

@@ -107,6 +107,8 @@ fn private_opt_streaming_exit_codes_and_env_quoting() {
         assert_eq!(fs::read_to_string(worker.opt_dir().join("marker")).unwrap().trim(), worker.ip);
     }
     assert!(!Path::new("/opt/marker").exists(), "the host's /opt is untouched");
+    let (_, out) = run(&ssh, &fx.addr(0), &["ls -A ~ | wc -l"]);
+    assert_eq!(stdout(&out), ["0"], "the worker's home is its own, empty");
 
     // Lines stream with their stream; the exit code comes back; set -e stops at the first failure.
     let (code, out) = run(&ssh, &fx.addr(0), &["echo one", "echo two >&2", "exit 3"]);

@@ -146,6 +146,18 @@ const TABLES: &[Table] = &[
         columns: &[("name", "TEXT"), ("remote_timeout_seconds", "INT")],
         primary_key: Some("name"),
     },
+    // Ours: a worker's own SSH port from workers.json (DESIGN §3.1).
+    Table {
+        name: "maand_worker_options",
+        columns: &[("worker_ip", "TEXT"), ("ssh_port", "INT")],
+        primary_key: Some("worker_ip"),
+    },
+    // Ours: allocations maand has stopped (disabled ones are stopped once, DESIGN §3.6).
+    Table {
+        name: "maand_allocation_state",
+        columns: &[("alloc_id", "TEXT"), ("job", "TEXT"), ("stopped", "INT")],
+        primary_key: Some("alloc_id"),
+    },
 ];
 
 /// Columns renamed since older Go schemas: (table, legacy name, current name).

@@ -2,6 +2,8 @@
 //! to write workspace files, run commands and read the catalog.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cluster;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

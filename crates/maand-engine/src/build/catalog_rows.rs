@@ -84,6 +84,7 @@ fn worker_rows(ws: &Workspace, previous: &[WorkerRow]) -> Vec<WorkerRow> {
             position: w.position,
             labels: w.labels.clone(),
             tags: w.tags.clone(),
+            ssh_port: w.port,
         })
         .collect()
 }

@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(format_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(format_utc(1_795_545_731), "2026-11-24 17:22:11 UTC");
+        assert_eq!(format_utc(1_795_545_731), "2026-11-24 18:42:11 UTC");
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00:00 UTC");
     }
 }

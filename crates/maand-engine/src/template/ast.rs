@@ -110,16 +110,30 @@ pub(crate) struct NumberNode {
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     /// `.A.B`
-    Field { pos: usize, ident: Vec<String> },
+    Field {
+        pos: usize,
+        ident: Vec<String>,
+    },
     Variable(VariableNode),
     /// `(pipeline).A.B` or `func.A`.
-    Chain { pos: usize, node: Box<Arg>, fields: Vec<String> },
-    Identifier { pos: usize, name: String },
+    Chain {
+        pos: usize,
+        node: Box<Arg>,
+        fields: Vec<String>,
+    },
+    Identifier {
+        pos: usize,
+        name: String,
+    },
     Dot(usize),
     Nil(usize),
     Bool(usize, bool),
     Number(NumberNode),
-    String { pos: usize, quoted: String, text: String },
+    String {
+        pos: usize,
+        quoted: String,
+        text: String,
+    },
     Pipe(Box<PipeNode>),
 }
 

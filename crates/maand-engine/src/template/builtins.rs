@@ -10,12 +10,19 @@ use super::value::{Kind, Value};
 use ParamType::{Any, String as Str};
 
 pub(crate) fn register_builtins(table: &mut FuncTable<'_>) {
-    let mut add = |name: &'static str, params: &'static [ParamType], variadic: Option<ParamType>, call: fn(&[Value]) -> FuncResult| {
+    let mut add = |name: &'static str,
+                   params: &'static [ParamType],
+                   variadic: Option<ParamType>,
+                   call: fn(&[Value]) -> FuncResult| {
         table.add(name, params, variadic, true, Box::new(call));
     };
     // `and`/`or` short-circuit in the executor; these bodies apply to already evaluated arguments.
-    add("and", &[Any], Some(Any), |args| Ok(args.iter().find(|a| !a.is_true()).or(args.last()).cloned().unwrap_or(Value::Nil)));
-    add("or", &[Any], Some(Any), |args| Ok(args.iter().find(|a| a.is_true()).or(args.last()).cloned().unwrap_or(Value::Nil)));
+    add("and", &[Any], Some(Any), |args| {
+        Ok(args.iter().find(|a| !a.is_true()).or(args.last()).cloned().unwrap_or(Value::Nil))
+    });
+    add("or", &[Any], Some(Any), |args| {
+        Ok(args.iter().find(|a| a.is_true()).or(args.last()).cloned().unwrap_or(Value::Nil))
+    });
     add("not", &[Any], None, |args| Ok(Value::Bool(!first(args).is_true())));
     add("len", &[Any], None, length);
     add("index", &[Any], Some(Any), index);
@@ -199,7 +206,8 @@ fn eval_args(args: &[Value]) -> String {
     if let [Value::Str(s)] = args {
         return s.to_string();
     }
-    let printable: Vec<Value> = args.iter().map(|a| if let Value::Nil = a { Value::string("<no value>") } else { a.clone() }).collect();
+    let printable: Vec<Value> =
+        args.iter().map(|a| if let Value::Nil = a { Value::string("<no value>") } else { a.clone() }).collect();
     sprint(&printable)
 }
 

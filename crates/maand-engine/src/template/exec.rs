@@ -4,7 +4,9 @@
 //! types of each function, short-circuits `and`/`or`, and tracks the node being evaluated so an
 //! error names the line and the action that failed.
 
-use super::ast::{Arg, BranchKind, BranchNode, ListNode, Node, NumberNode, PipeNode, TemplateNode, VariableNode};
+use super::ast::{
+    Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, PipeNode, TemplateNode, VariableNode,
+};
 use super::functions::{FuncTable, Function, ParamType};
 use super::go_fmt::print_action_value;
 use super::parser::TreeSet;
@@ -18,19 +20,28 @@ pub(crate) struct ExecError {
     pub message: String,
 }
 
-/// Deepest nesting of `{{template}}` calls (Go allows 100000 on its growable stacks).
-pub(crate) const MAX_TEMPLATE_DEPTH: usize = 100;
+/// Deepest nesting of executed bodies (`if`/`with`/`range` bodies and `{{template}}` calls)
+/// before execution stops with an error: Go allows 100000 template calls on its growable
+/// stacks; this bound keeps a 2 MiB thread stack safe.
+pub(crate) const MAX_EXEC_DEPTH: usize = 500;
 
 /// Runs template `name` of `trees` with `data` as dot and `$`.
 pub(crate) fn execute(trees: &TreeSet, name: &str, funcs: &FuncTable<'_>, data: Value) -> Result<String, ExecError> {
     let Some(tree) = trees.get(name) else {
-        return Err(ExecError { pos: 0, context: String::new(), message: format!("{name:?} is an incomplete or empty template") });
+        return Err(ExecError {
+            pos: 0,
+            context: String::new(),
+            message: format!("{name:?} is an incomplete or empty template"),
+        });
     };
-    let mut executor = Executor { trees, funcs, vars: vec![("$", data.clone())], node: None, depth: 0, out: String::new() };
+    let mut executor =
+        Executor { trees, funcs, vars: vec![("$", data.clone())], node: None, depth: 0, out: String::new() };
     match executor.walk_list(&data, tree) {
         Ok(()) => Ok(executor.out),
         Err(Flow::Error(e)) => Err(*e),
-        Err(Flow::Break | Flow::Continue) => Err(ExecError { pos: 0, context: String::new(), message: "break or continue outside range".to_string() }),
+        Err(Flow::Break | Flow::Continue) => {
+            Err(ExecError { pos: 0, context: String::new(), message: "break or continue outside range".to_string() })
+        }
     }
 }
 
@@ -49,7 +60,7 @@ enum At<'t> {
     Node(&'t Node),
     Pipe(&'t PipeNode),
     Arg(&'t Arg),
-    Command(&'t super::ast::CommandNode),
+    Command(&'t CommandNode),
 }
 
 impl At<'_> {
@@ -113,15 +124,26 @@ impl<'t> Executor<'t, '_> {
             }
             Node::Branch(branch) if branch.kind == BranchKind::Range => self.walk_range(dot, branch),
             Node::Branch(branch) => self.walk_if_or_with(dot, branch),
-            Node::Template(t) => self.walk_template(dot, t),
+            Node::Template(t) => self.walk_template(dot, node, t),
             Node::Break(_) => Err(Flow::Break),
             Node::Continue(_) => Err(Flow::Continue),
         }
     }
 
+    /// Runs `body` one level deeper, refusing to go past [`MAX_EXEC_DEPTH`].
+    fn nested<T>(&mut self, body: impl FnOnce(&mut Self) -> Exec<T>) -> Exec<T> {
+        if self.depth >= MAX_EXEC_DEPTH {
+            return self.error(format!("exceeded maximum template depth ({MAX_EXEC_DEPTH})"));
+        }
+        self.depth += 1;
+        let result = body(self);
+        self.depth -= 1;
+        result
+    }
+
     fn walk_if_or_with(&mut self, dot: &Value, branch: &'t BranchNode) -> Exec<()> {
         let mark = self.vars.len();
-        let result = self.if_or_with_body(dot, branch);
+        let result = self.nested(|ex| ex.if_or_with_body(dot, branch));
         self.vars.truncate(mark);
         result
     }
@@ -204,7 +226,7 @@ impl<'t> Executor<'t, '_> {
                 self.set_top_var(2, index);
             }
         }
-        let result = self.walk_list(&elem, &range.list);
+        let result = self.nested(|ex| ex.walk_list(&elem, &range.list));
         self.vars.truncate(mark);
         match result {
             Err(Flow::Continue) => Ok(()),
@@ -212,24 +234,20 @@ impl<'t> Executor<'t, '_> {
         }
     }
 
-    fn walk_template(&mut self, dot: &Value, t: &'t TemplateNode) -> Exec<()> {
+    fn walk_template(&mut self, dot: &Value, node: &'t Node, t: &'t TemplateNode) -> Exec<()> {
         let trees = self.trees;
         let Some(tree) = trees.get(&t.name) else {
             return self.error(format!("template {:?} not defined", t.name));
         };
-        if self.depth >= MAX_TEMPLATE_DEPTH {
-            return self.error(format!("exceeded maximum template depth ({MAX_TEMPLATE_DEPTH})"));
-        }
         let new_dot = match &t.pipe {
             Some(pipe) => self.eval_pipeline(dot, pipe)?,
             None => Value::Nil,
         };
+        self.at(At::Node(node));
         // No dynamic scoping: the called template sees only `$`.
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$", new_dot.clone())]);
         let saved_node = self.node;
-        self.depth += 1;
-        let result = self.walk_list(&new_dot, tree);
-        self.depth -= 1;
+        let result = self.nested(|ex| ex.walk_list(&new_dot, tree));
         self.vars = saved_vars;
         self.node = saved_node;
         result
@@ -284,7 +302,7 @@ impl<'t> Executor<'t, '_> {
     }
 
     /// One pipeline stage; `piped` is the previous stage's value, passed as the last argument.
-    fn eval_command(&mut self, dot: &Value, cmd: &'t super::ast::CommandNode, piped: Option<Value>) -> Exec<Value> {
+    fn eval_command(&mut self, dot: &Value, cmd: &'t CommandNode, piped: Option<Value>) -> Exec<Value> {
         let Some((first, rest)) = cmd.args.split_first() else {
             return self.error("empty command");
         };
@@ -315,7 +333,8 @@ impl<'t> Executor<'t, '_> {
     fn ideal_constant(&mut self, node: &'t Arg, n: &NumberNode) -> Exec<Value> {
         self.at(At::Arg(node));
         let text = n.text.as_str();
-        let is_hex_int = text.len() > 2 && text.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")) && !text.contains(['p', 'P']);
+        let is_hex_int =
+            text.len() > 2 && text.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")) && !text.contains(['p', 'P']);
         let is_rune = text.starts_with('\'');
         if n.is_float && !is_hex_int && !is_rune && text.contains(['.', 'e', 'E', 'p', 'P']) {
             return Ok(Value::Float(n.float64));
@@ -329,7 +348,15 @@ impl<'t> Executor<'t, '_> {
         Ok(Value::Nil)
     }
 
-    fn eval_function(&mut self, dot: &Value, node: &'t Arg, name: &str, call_at: At<'t>, rest: &'t [Arg], piped: Option<Value>) -> Exec<Value> {
+    fn eval_function(
+        &mut self,
+        dot: &Value,
+        node: &'t Arg,
+        name: &str,
+        call_at: At<'t>,
+        rest: &'t [Arg],
+        piped: Option<Value>,
+    ) -> Exec<Value> {
         self.at(At::Arg(node));
         let funcs = self.funcs;
         let Some(function) = funcs.get(name) else {
@@ -339,12 +366,24 @@ impl<'t> Executor<'t, '_> {
     }
 
     /// Go `evalCall`: arity check, argument evaluation against the parameter types, the call.
-    fn eval_call(&mut self, dot: &Value, function: &Function<'_>, name: &str, call_at: At<'t>, rest: &'t [Arg], piped: Option<Value>) -> Exec<Value> {
+    fn eval_call(
+        &mut self,
+        dot: &Value,
+        function: &Function<'_>,
+        name: &str,
+        call_at: At<'t>,
+        rest: &'t [Arg],
+        piped: Option<Value>,
+    ) -> Exec<Value> {
         let params = function.params;
         let num_in = rest.len() + usize::from(piped.is_some());
         match function.variadic {
             Some(_) if num_in < params.len() => {
-                return self.error(format!("wrong number of args for {name}: want at least {} got {}", params.len(), rest.len()));
+                return self.error(format!(
+                    "wrong number of args for {name}: want at least {} got {}",
+                    params.len(),
+                    rest.len()
+                ));
             }
             None if num_in != params.len() => {
                 return self.error(format!("wrong number of args for {name}: want {} got {num_in}", params.len()));
@@ -375,7 +414,7 @@ impl<'t> Executor<'t, '_> {
         }
         if let Some(last) = piped {
             let typ = match function.variadic {
-                Some(variadic) if num_in - 1 >= num_fixed => variadic,
+                Some(variadic) if num_in > num_fixed => variadic,
                 _ => params.get(num_in - 1).copied().unwrap_or(ParamType::Any),
             };
             argv.push(self.validate_type(last, Some(typ))?);
@@ -444,7 +483,14 @@ impl<'t> Executor<'t, '_> {
         Ok(value)
     }
 
-    fn eval_field_node(&mut self, dot: &Value, node: &'t Arg, ident: &'t [String], rest: &'t [Arg], piped: Option<Value>) -> Exec<Value> {
+    fn eval_field_node(
+        &mut self,
+        dot: &Value,
+        node: &'t Arg,
+        ident: &'t [String],
+        rest: &'t [Arg],
+        piped: Option<Value>,
+    ) -> Exec<Value> {
         self.at(At::Arg(node));
         self.eval_field_chain(dot.clone(), ident, rest, piped)
     }
@@ -462,7 +508,13 @@ impl<'t> Executor<'t, '_> {
         self.eval_field_chain(value, fields, rest, piped)
     }
 
-    fn eval_variable_node(&mut self, node: &'t Arg, variable: &'t VariableNode, rest: &'t [Arg], piped: Option<Value>) -> Exec<Value> {
+    fn eval_variable_node(
+        &mut self,
+        node: &'t Arg,
+        variable: &'t VariableNode,
+        rest: &'t [Arg],
+        piped: Option<Value>,
+    ) -> Exec<Value> {
         self.at(At::Arg(node));
         let value = self.var_value(var_name(variable))?;
         match variable.ident.get(1..) {
@@ -475,7 +527,13 @@ impl<'t> Executor<'t, '_> {
     }
 
     /// `.A.B.C` on `receiver`; only the last field could take arguments (and ours never do).
-    fn eval_field_chain(&mut self, receiver: Value, fields: &[String], rest: &[Arg], piped: Option<Value>) -> Exec<Value> {
+    fn eval_field_chain(
+        &mut self,
+        receiver: Value,
+        fields: &[String],
+        rest: &[Arg],
+        piped: Option<Value>,
+    ) -> Exec<Value> {
         let mut value = receiver;
         for (i, name) in fields.iter().enumerate() {
             let last = i + 1 == fields.len();

@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn fixed_precision_matches_go() {
-        assert_eq!(format_float(3.14159, b'f', 2), "3.14");
+        assert_eq!(format_float(1.23456, b'f', 2), "1.23");
         assert_eq!(format_float(0.125, b'f', 2), "0.12");
         assert_eq!(format_float(2.5, b'e', 3), "2.500e+00");
         assert_eq!(format_float(0.0, b'e', 2), "0.00e+00");

@@ -62,7 +62,14 @@ pub(crate) struct FuncTable<'a> {
 }
 
 impl<'a> FuncTable<'a> {
-    pub fn add(&mut self, name: &'static str, params: &'static [ParamType], variadic: Option<ParamType>, builtin: bool, call: FuncImpl<'a>) {
+    pub fn add(
+        &mut self,
+        name: &'static str,
+        params: &'static [ParamType],
+        variadic: Option<ParamType>,
+        builtin: bool,
+        call: FuncImpl<'a>,
+    ) {
         self.functions.insert(name, Function { params, variadic, builtin, call });
     }
 

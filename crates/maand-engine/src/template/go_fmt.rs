@@ -509,11 +509,12 @@ impl Printer {
                     i += 1;
                     let (prec, present, next) = int_from_arg(args, arg_num);
                     (self.f.prec, self.f.prec_present, arg_num) = (prec, present, next);
+                    // A negative precision is reported like a missing one.
                     if self.f.prec < 0 {
                         self.f.prec = 0;
                         self.f.prec_present = false;
                     }
-                    if !present {
+                    if !self.f.prec_present {
                         self.buf.push_str("%!(BADPREC)");
                     }
                     after_index = false;
@@ -694,10 +695,28 @@ mod tests {
     #[test]
     fn sprintf_common_verbs() {
         assert_eq!(sprintf("%02d", &[Value::Int(7)]), "07");
-        assert_eq!(sprintf("%5.1f|%-4s|%x|%X|%o|%b", &[Value::Float(3.14159), s("ab"), Value::Int(255), s("hi"), Value::Int(8), Value::Int(5)]), "  3.1|ab  |ff|6869|10|101");
-        assert_eq!(sprintf("%q %v %t %c %U", &[s("a\"b"), Value::Bool(true), Value::Bool(false), Value::Int(0x263A), Value::Int(0x263A)]), "\"a\\\"b\" true false ☺ U+263A");
-        assert_eq!(sprintf("%+d % d %#x %#o", &[Value::Int(5), Value::Int(5), Value::Int(255), Value::Int(8)]), "+5  5 0xff 010");
-        assert_eq!(sprintf("%08.3f|%-8d|%+.2e", &[Value::Float(-3.14159), Value::Int(42), Value::Float(12345.678)]), "-003.142|42      |+1.23e+04");
+        assert_eq!(
+            sprintf(
+                "%5.1f|%-4s|%x|%X|%o|%b",
+                &[Value::Float(1.23456), s("ab"), Value::Int(255), s("hi"), Value::Int(8), Value::Int(5)]
+            ),
+            "  1.2|ab  |ff|6869|10|101"
+        );
+        assert_eq!(
+            sprintf(
+                "%q %v %t %c %U",
+                &[s("a\"b"), Value::Bool(true), Value::Bool(false), Value::Int(0x263A), Value::Int(0x263A)]
+            ),
+            "\"a\\\"b\" true false ☺ U+263A"
+        );
+        assert_eq!(
+            sprintf("%+d % d %#x %#o", &[Value::Int(5), Value::Int(5), Value::Int(255), Value::Int(8)]),
+            "+5  5 0xff 010"
+        );
+        assert_eq!(
+            sprintf("%08.3f|%-8d|%+.2e", &[Value::Float(-1.23456), Value::Int(42), Value::Float(12345.678)]),
+            "-001.235|42      |+1.23e+04"
+        );
         assert_eq!(sprintf("%T %T %T", &[Value::Int(1), s("x"), Value::strings(vec![])]), "int string []string");
         assert_eq!(sprintf("%5s|%.2s", &[s("é"), s("héllo")]), "    é|hé");
         assert_eq!(sprintf("%#v %#v", &[s("a"), Value::strings(vec!["x".into()])]), "\"a\" []string{\"x\"}");
@@ -715,6 +734,9 @@ mod tests {
         assert_eq!(sprintf("%[2]d %[1]d", &[Value::Int(1), Value::Int(2)]), "2 1");
         assert_eq!(sprintf("%[3]d", &[Value::Int(1)]), "%!d(BADINDEX)");
         assert_eq!(sprintf("%*d", &[Value::Int(4), Value::Int(7)]), "   7");
+        assert_eq!(sprintf("%-*d|", &[Value::Int(-4), Value::Int(7)]), "7   |");
+        assert_eq!(sprintf("%.*f", &[Value::Int(-1)]), "%!(BADPREC)%!f(MISSING)");
+        assert_eq!(sprintf("%*d", &[s("x"), Value::Int(7)]), "%!(BADWIDTH)7");
         assert_eq!(sprintf("%d", &[Value::strings(vec!["a".into()])]), "[%!d(string=a)]");
     }
 

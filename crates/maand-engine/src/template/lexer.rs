@@ -581,7 +581,10 @@ mod tests {
     #[test]
     fn comments_are_dropped_and_may_trim() {
         use TokenKind::*;
-        assert_eq!(kinds("a {{- /* c */ -}} b"), vec![(Text, "a".into()), (Text, "b".into()), (Eof, std::string::String::new())]);
+        assert_eq!(
+            kinds("a {{- /* c */ -}} b"),
+            vec![(Text, "a".into()), (Text, "b".into()), (Eof, std::string::String::new())]
+        );
         assert_eq!(lex("{{/* c */ x}}").last().map(|t| t.kind), Some(Error));
     }
 

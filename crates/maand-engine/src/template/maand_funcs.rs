@@ -9,24 +9,44 @@ use super::{TemplateContext, TemplateData};
 
 use ParamType::{Any, Int, String as Str, Strings};
 
-pub(crate) fn register_maand_functions<'a>(table: &mut FuncTable<'a>, ctx: &'a TemplateContext, data: &'a dyn TemplateData) {
-    table.add("get", &[Str, Str], None, false, Box::new(move |args| {
-        let (ns, key) = (text(args, 0), text(args, 1));
-        match data.get(ns, key)? {
-            Some(value) => Ok(Value::string(value)),
-            None => Err(format!("key \"{key}\" not found in namespace \"{ns}\"")),
-        }
-    }));
-    table.add("getOptional", &[Str, Str], None, false, Box::new(move |args| {
-        Ok(Value::string(data.get(text(args, 0), text(args, 1))?.unwrap_or_default()))
-    }));
-    table.add("getSecret", &[Str], None, false, Box::new(move |args| {
-        let key = text(args, 0);
-        match data.get_secret(key)? {
-            Some(value) => Ok(Value::string(value)),
-            None => Err(format!("secret \"{key}\" not found in namespace \"secrets/job/{}\"", ctx.job)),
-        }
-    }));
+pub(crate) fn register_maand_functions<'a>(
+    table: &mut FuncTable<'a>,
+    ctx: &'a TemplateContext,
+    data: &'a dyn TemplateData,
+) {
+    table.add(
+        "get",
+        &[Str, Str],
+        None,
+        false,
+        Box::new(move |args| {
+            let (ns, key) = (text(args, 0), text(args, 1));
+            match data.get(ns, key)? {
+                Some(value) => Ok(Value::string(value)),
+                None => Err(format!("key \"{key}\" not found in namespace \"{ns}\"")),
+            }
+        }),
+    );
+    table.add(
+        "getOptional",
+        &[Str, Str],
+        None,
+        false,
+        Box::new(move |args| Ok(Value::string(data.get(text(args, 0), text(args, 1))?.unwrap_or_default()))),
+    );
+    table.add(
+        "getSecret",
+        &[Str],
+        None,
+        false,
+        Box::new(move |args| {
+            let key = text(args, 0);
+            match data.get_secret(key)? {
+                Some(value) => Ok(Value::string(value)),
+                None => Err(format!("secret \"{key}\" not found in namespace \"secrets/job/{}\"", ctx.job)),
+            }
+        }),
+    );
     table.add("keys", &[Str], None, false, Box::new(move |args| Ok(Value::strings(data.keys(text(args, 0))?))));
     table.add("scrapeConfigs", &[], None, false, Box::new(move |_| Ok(Value::string(data.scrape_configs()?))));
     table.add("ruleFiles", &[], None, false, Box::new(move |_| Ok(Value::string(data.rule_files()?))));
@@ -103,7 +123,8 @@ fn map_simple_case(s: &str, upper: bool) -> String {
             if !upper && c == '\u{130}' {
                 return 'i';
             }
-            let mut mapped = if upper { c.to_uppercase().collect::<Vec<_>>() } else { c.to_lowercase().collect::<Vec<_>>() };
+            let mut mapped =
+                if upper { c.to_uppercase().collect::<Vec<_>>() } else { c.to_lowercase().collect::<Vec<_>>() };
             match (mapped.pop(), mapped.is_empty()) {
                 (Some(single), true) => single,
                 _ => c,

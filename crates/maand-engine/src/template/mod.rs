@@ -44,7 +44,19 @@ pub fn render(name: &str, source: &str, ctx: &TemplateContext, data: &dyn Templa
         let line = 1 + source.get(..e.pos).unwrap_or(source).matches('\n').count();
         match e.context.is_empty() {
             true => Error::msg(format!("execute template {name}: {}", e.message)),
-            false => Error::msg(format!("execute template {name}: line {line}: {}: {}", e.context, e.message)),
+            false => {
+                Error::msg(format!("execute template {name}: line {line}: {}: {}", shorten(&e.context), e.message))
+            }
         }
     })
+}
+
+/// The failing action as shown in messages: Go prints the whole node, which for a block can be
+/// the rest of the file.
+fn shorten(context: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    match context.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}...", &context[..cut]),
+        None => context.to_string(),
+    }
 }

@@ -8,7 +8,15 @@ use super::lexer::TokenKind;
 
 /// Go `newNumber`. Complex constants (`1i`, `1+2i`) are not supported and are rejected.
 pub(crate) fn new_number(pos: usize, text: &str, kind: TokenKind) -> Result<NumberNode, String> {
-    let mut n = NumberNode { pos, text: text.to_string(), is_int: false, is_uint: false, is_float: false, int64: 0, float64: 0.0 };
+    let mut n = NumberNode {
+        pos,
+        text: text.to_string(),
+        is_int: false,
+        is_uint: false,
+        is_float: false,
+        int64: 0,
+        float64: 0.0,
+    };
     if kind == TokenKind::CharConstant {
         let rune = unquote_char_constant(text)?;
         n.is_int = true;
@@ -171,7 +179,7 @@ fn underscore_ok(s: &str) -> bool {
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = b[1].to_ascii_lowercase() == b'x';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
     }
     while i < b.len() {
         let c = b[i];

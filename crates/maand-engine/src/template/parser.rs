@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use super::ast::{ActionNode, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, PipeNode, TemplateNode, TextNode, VariableNode};
+use super::ast::{
+    ActionNode, Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, PipeNode, TemplateNode, TextNode,
+    VariableNode,
+};
 use super::go_strconv::{quote, unquote};
 use super::lexer::{lex, Token, TokenKind};
 use super::number::new_number;
@@ -21,7 +24,7 @@ pub(crate) struct ParseError {
 
 /// Deepest nesting of control actions and parenthesised pipelines accepted (keeps recursion,
 /// here and during execution, far from the stack limit).
-const MAX_NESTING: usize = 100;
+const MAX_NESTING: usize = 200;
 
 /// Parses `src` as template `name`; `has_function` tells which identifiers are functions.
 pub(crate) fn parse(name: &str, src: &str, has_function: &dyn Fn(&str) -> bool) -> Result<TreeSet, ParseError> {
@@ -78,7 +81,12 @@ type Parsed<T> = Result<T, ParseError>;
 impl Parser<'_> {
     fn token_at(&self, index: usize) -> Token {
         let last = self.tokens.len().saturating_sub(1);
-        self.tokens.get(index.min(last)).cloned().unwrap_or(Token { kind: TokenKind::Eof, pos: 0, val: String::new(), line: 1 })
+        self.tokens.get(index.min(last)).cloned().unwrap_or(Token {
+            kind: TokenKind::Eof,
+            pos: 0,
+            val: String::new(),
+            line: 1,
+        })
     }
 
     fn next(&mut self) -> Token {
@@ -447,7 +455,10 @@ impl Parser<'_> {
             return self.error(format!("missing value for {context}"));
         }
         for (i, cmd) in pipe.cmds.iter().enumerate().skip(1) {
-            if matches!(cmd.args.first(), Some(Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(_) | Arg::String { .. })) {
+            if matches!(
+                cmd.args.first(),
+                Some(Arg::Bool(..) | Arg::Dot(_) | Arg::Nil(_) | Arg::Number(_) | Arg::String { .. })
+            ) {
                 return self.error(format!("non executable command in pipeline stage {}", i + 1));
             }
         }
@@ -590,14 +601,17 @@ mod tests {
         assert_eq!(parse_err("{{end}}").message, "unexpected {{end}}");
         assert_eq!(parse_err("{{break}}").message, "{{break}} outside {{range}}");
         assert_eq!(parse_err("{{ 1 | 2 }}").message, "non executable command in pipeline stage 2");
-        assert_eq!(parse_err("{{define \"a\"}}x{{end}}{{define \"a\"}}y{{end}}").message, "template: multiple definition of template \"a\"");
+        assert_eq!(
+            parse_err("{{define \"a\"}}x{{end}}{{define \"a\"}}y{{end}}").message,
+            "template: multiple definition of template \"a\""
+        );
         assert!(parse("t", "{{define \"a\"}}x{{end}}{{define \"a\"}} {{end}}", &known).is_ok());
         assert_eq!(parse_err("{{range $a, $b, $c := 1}}{{end}}").message, "too many declarations in range");
     }
 
     #[test]
     fn nesting_is_bounded() {
-        let deep = format!("{}1{}", "{{ (".repeat(1), ")}}");
+        let deep = format!("{{{{ {}1{} }}}}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
         assert!(parse("t", &deep, &known).is_ok());
         let src = format!("{{{{ {}1{} }}}}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
         assert!(parse_err(&src).message.contains("nesting"));

@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn promoted_fields_are_found() {
-        let inner = StructValue { type_name: "W", fields: vec![StructField { name: "IP", value: Value::string("1.2.3.4"), embedded: false }] };
+        let inner = StructValue {
+            type_name: "W",
+            fields: vec![StructField { name: "IP", value: Value::string("1.2.3.4"), embedded: false }],
+        };
         let outer = StructValue {
             type_name: "A",
             fields: vec![

@@ -1,6 +1,7 @@
 //! Sandbox workers: real SSH workers on one machine for the demo, end-to-end tests and benchmarks.
-//! Each is an `sshd -D` on its own loopback address and port, inside its own mount namespace with a
-//! private directory bound on `/opt`; processes started over SSH inherit that namespace. The
+//! Each is an `sshd -D` on its own loopback address and port, inside its own mount namespace with
+//! private directories bound on `/opt` and `/root` (an empty home: the CLI host's dotfiles do not
+//! run on workers); processes started over SSH inherit that namespace. The
 //! sandbox can kill, freeze, thaw and restart a worker to simulate failures, and `down` leaves no
 //! process behind.
 
@@ -121,7 +122,8 @@ impl Sandbox {
 
     /// Makes `count` workers run (keeping running ones, restarting recorded ones that died,
     /// starting new ones on free addresses) with `authorized_pubkey` as their only authorized key.
-    /// Waits until each accepts connections. On error, started workers stay up: call `down`.
+    /// Waits until each accepts connections. Returns every worker, ordered by address. On error,
+    /// started workers stay up: call `down`.
     pub fn up(&self, count: usize, authorized_pubkey: &str) -> Result<Vec<SandboxWorker>> {
         Self::check_prerequisites()?;
         let state_dir = self.absolute_state_dir(true)?;
@@ -146,6 +148,7 @@ impl Sandbox {
         for worker in workers.iter_mut().filter(|w| to_wait.contains(&w.ip)) {
             worker.pid = WorkerFiles { dir: &worker.dir }.wait_ready(&worker.ip, worker.port)?;
         }
+        sort_by_address(&mut workers);
         Ok(workers)
     }
 
@@ -185,7 +188,7 @@ impl Sandbox {
             let pid = WorkerFiles { dir: &worker_dir }.recorded_pid().unwrap_or(0);
             workers.push(SandboxWorker { ip: record.ip, port: record.port, dir: worker_dir, pid });
         }
-        workers.sort_by_key(|w| w.ip.parse::<Ipv4Addr>().map(u32::from).unwrap_or(u32::MAX));
+        sort_by_address(&mut workers);
         Ok(workers)
     }
 
@@ -274,6 +277,11 @@ fn create_worker(state_dir: &Path, authorized_pubkey: &str) -> Result<SandboxWor
         addresses::release(&ip, state_dir);
     }
     made
+}
+
+/// Workers are always listed by address (concurrent sandboxes may hand out addresses out of order).
+fn sort_by_address(workers: &mut [SandboxWorker]) {
+    workers.sort_by_key(|w| w.ip.parse::<Ipv4Addr>().map(u32::from).unwrap_or(u32::MAX));
 }
 
 fn absolute(path: &Path) -> PathBuf {

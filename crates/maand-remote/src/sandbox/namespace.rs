@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use maand_core::{Error, Result};
 
-use crate::procfs::{all_pids, send_signal};
+use crate::procfs::{all_pids, pid_is_alive, send_signal, start_time};
 
 /// How long killing a worker's processes may take before it is reported as failed.
 const KILL_DEADLINE: Duration = Duration::from_secs(10);
@@ -64,23 +64,34 @@ pub(crate) fn pid_uses_opt(pid: u32, opt_dir: &Path) -> bool {
     }
 }
 
-/// SIGKILLs every process of the worker until none is left (bounded).
+/// SIGKILLs every process of the worker until none is left and each one signalled has exited
+/// (bounded: a signalled process leaves the namespace before it is fully gone).
 pub(crate) fn kill_all(opt_dir: &Path, ip: &str) -> Result<()> {
     let until = Instant::now() + KILL_DEADLINE;
+    // (pid, start time): a pid reused by another process is not waited for.
+    let mut signalled: Vec<(u32, Option<u64>)> = Vec::new();
     loop {
         let pids = processes(opt_dir);
         if pids.is_empty() {
-            return Ok(());
+            signalled.retain(|(pid, started)| pid_is_alive(*pid) && start_time(*pid) == *started);
+            if signalled.is_empty() {
+                return Ok(());
+            }
         }
         if Instant::now() >= until {
+            let pids: Vec<u32> = if pids.is_empty() { signalled.iter().map(|(pid, _)| *pid).collect() } else { pids };
             return Err(Error::msg(format!(
                 "sandbox worker {ip}: processes {pids:?} survived SIGKILL for {} s",
                 KILL_DEADLINE.as_secs()
             )));
         }
-        debug_log("KILL", opt_dir, &pids);
+        for pid in &pids {
+            if !signalled.iter().any(|(known, _)| known == pid) {
+                signalled.push((*pid, start_time(*pid)));
+            }
+        }
         send_signal("KILL", &pids);
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -88,20 +99,8 @@ pub(crate) fn kill_all(opt_dir: &Path, ip: &str) -> Result<()> {
 /// Returns how many processes were signalled.
 pub(crate) fn signal_all(opt_dir: &Path, signal: &str) -> usize {
     let first = processes(opt_dir);
-    debug_log(signal, opt_dir, &first);
     send_signal(signal, &first);
     let second = processes(opt_dir);
     send_signal(signal, &second);
     first.len().max(second.len())
-}
-
-fn debug_log(sig: &str, opt_dir: &Path, pids: &[u32]) {
-    use std::io::Write;
-    let mut f = fs::OpenOptions::new().create(true).append(true).open("/tmp/sigdebug.log").unwrap();
-    for p in pids {
-        let comm = fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-        let ns = fs::read_link(format!("/proc/{p}/ns/mnt")).map(|x| x.display().to_string()).unwrap_or_default();
-        let cmd = fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " ");
-        writeln!(f, "{} {sig} {} pid={p} comm={} ns={ns} cmd={cmd}", std::process::id(), opt_dir.display(), comm.trim()).unwrap();
-    }
 }

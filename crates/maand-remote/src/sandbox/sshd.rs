@@ -31,6 +31,11 @@ impl WorkerFiles<'_> {
     pub(crate) fn opt_dir(&self) -> PathBuf {
         self.dir.join("opt")
     }
+    /// Bound on `/root`: the worker's own empty home, so the CLI host's dotfiles (a `~/.bashrc`
+    /// that bash sources for every SSH command) never run on the worker, as on a fresh host.
+    fn home_dir(&self) -> PathBuf {
+        self.dir.join("root")
+    }
     fn config(&self) -> PathBuf {
         self.dir.join("sshd_config")
     }
@@ -57,7 +62,9 @@ impl WorkerFiles<'_> {
 
     /// Writes everything sshd needs (keeping an existing host key so known_hosts stays valid).
     pub(crate) fn prepare(&self, ip: &str, port: u16, authorized_pubkey: &str) -> Result<()> {
-        fs::create_dir_all(self.opt_dir()).map_err(|e| file_error(&self.opt_dir(), e))?;
+        for dir in [self.opt_dir(), self.home_dir()] {
+            fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
+        }
         if !self.host_key().exists() {
             keys::generate(&self.host_key(), &format!("maand-sandbox-host-{ip}"))?;
         }
@@ -100,15 +107,16 @@ impl WorkerFiles<'_> {
     }
 
     /// Starts sshd detached (own session, parent exits at once) in a new private mount namespace
-    /// where the worker's opt dir is bound on `/opt`.
+    /// where the worker's opt dir is bound on `/opt` and its home dir on `/root`.
     pub(crate) fn launch(&self, ip: &str) -> Result<()> {
         ensure_privsep_dir()?;
         let _ = fs::remove_file(self.pid_file());
         let start_log = fs::File::create(self.start_log()).map_err(|e| file_error(&self.start_log(), e))?;
         let start_log_err = start_log.try_clone().map_err(|e| file_error(&self.start_log(), e))?;
         let inner = format!(
-            "mount --bind {} /opt && exec {SSHD} -D -E {} -f {}",
+            "mount --bind {} /opt && {{ [ ! -d /root ] || mount --bind {} /root; }} && exec {SSHD} -D -E {} -f {}",
             shell_word(&self.opt_dir().display().to_string()),
+            shell_word(&self.home_dir().display().to_string()),
             shell_word(&self.log().display().to_string()),
             shell_word(&self.config().display().to_string()),
         );

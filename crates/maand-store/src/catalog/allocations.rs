@@ -89,3 +89,27 @@ pub fn clear_previous_hash(conn: &Connection, job: &str, alloc_id: &str) -> Resu
     .map_err(db_err("clear previous hash"))?;
     Ok(())
 }
+
+/// Allocation ids maand has stopped and not started since (DESIGN §3.6: a disabled allocation is
+/// stopped once, not on every deploy).
+pub fn stopped_allocations(conn: &Connection) -> Result<std::collections::HashSet<String>> {
+    let mut stmt = conn
+        .prepare("SELECT alloc_id FROM maand_allocation_state WHERE stopped = 1")
+        .map_err(db_err("read stopped"))?;
+    let rows = stmt.query_map([], |r| r.get(0)).map_err(db_err("read stopped"))?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_err("read stopped"))
+}
+
+pub fn set_stopped(conn: &Connection, job: &str, alloc_id: &str, stopped: bool) -> Result<()> {
+    if stopped {
+        conn.execute(
+            "INSERT INTO maand_allocation_state(alloc_id, job, stopped) VALUES (?1, ?2, 1)
+             ON CONFLICT(alloc_id) DO UPDATE SET stopped = 1, job = excluded.job",
+            params![alloc_id, job],
+        )
+    } else {
+        conn.execute("DELETE FROM maand_allocation_state WHERE alloc_id = ?1", [alloc_id])
+    }
+    .map_err(db_err("write allocation state"))?;
+    Ok(())
+}

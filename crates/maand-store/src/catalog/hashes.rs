@@ -49,3 +49,25 @@ pub fn delete_hash(conn: &Connection, namespace: &str, key: &str) -> Result<()> 
         .map_err(db_err("delete hash"))?;
     Ok(())
 }
+
+/// Record what deploy staged for an allocation (a new row starts at version 0.0.0, never promoted).
+pub fn put_plan_hash(conn: &Connection, namespace: &str, key: &str, hash: &str, files_json: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO hash(namespace, key, current_hash, current_files, current_version) VALUES (?1,?2,?3,?4,'0.0.0')
+         ON CONFLICT(namespace, key) DO UPDATE SET current_hash = excluded.current_hash, current_files = excluded.current_files",
+        params![namespace, key, hash, files_json],
+    )
+    .map_err(db_err("write plan hash"))?;
+    Ok(())
+}
+
+/// Promote an allocation: what was staged is now what runs, at `version`.
+pub fn promote_hash(conn: &Connection, namespace: &str, key: &str, version: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE hash SET previous_hash = current_hash, previous_files = current_files, current_version = ?3
+         WHERE namespace = ?1 AND key = ?2",
+        params![namespace, key, version],
+    )
+    .map_err(db_err("promote hash"))?;
+    Ok(())
+}

@@ -14,6 +14,8 @@ pub struct WorkerRow {
     pub position: i64,
     pub labels: Vec<String>,
     pub tags: BTreeMap<String, String>,
+    /// The worker's own SSH port (ours, table `maand_worker_options`); None = maand.conf ssh_port.
+    pub ssh_port: Option<u16>,
 }
 
 /// All workers in catalog order (position, then IP), with labels (sorted) and tags.
@@ -34,6 +36,7 @@ pub fn load_workers(conn: &Connection) -> Result<Vec<WorkerRow>> {
                 position: r.get(4)?,
                 labels: Vec::new(),
                 tags: BTreeMap::new(),
+                ssh_port: None,
             })
         })
         .map_err(db_err("read workers"))?
@@ -59,6 +62,17 @@ pub fn load_workers(conn: &Connection) -> Result<Vec<WorkerRow>> {
         let (id, k, v) = triple.map_err(db_err("read tags"))?;
         if let Some(&i) = index.get(&id) {
             rows[i].tags.insert(k, v);
+        }
+    }
+    let mut ports =
+        conn.prepare("SELECT worker_ip, ssh_port FROM maand_worker_options").map_err(db_err("read ports"))?;
+    let pairs = ports
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
+        .map_err(db_err("read ports"))?;
+    for pair in pairs {
+        let (ip, port) = pair.map_err(db_err("read ports"))?;
+        if let Some(w) = rows.iter_mut().find(|w| w.worker_ip == ip) {
+            w.ssh_port = port.and_then(|p| u16::try_from(p).ok());
         }
     }
     Ok(rows)
@@ -90,6 +104,13 @@ pub fn write_workers(conn: &Connection, rows: &[WorkerRow]) -> Result<()> {
             conn.execute("INSERT INTO worker_labels(worker_id, label) VALUES (?1,?2)", params![row.worker_id, label])
                 .map_err(db_err("write worker label"))?;
         }
+        if let Some(port) = row.ssh_port {
+            conn.execute(
+                "INSERT INTO maand_worker_options(worker_ip, ssh_port) VALUES (?1,?2)",
+                params![row.worker_ip, i64::from(port)],
+            )
+            .map_err(db_err("write worker port"))?;
+        }
         for (k, v) in &row.tags {
             conn.execute(
                 "INSERT INTO worker_tags(worker_id, key, value) VALUES (?1,?2,?3)",
@@ -106,5 +127,7 @@ fn delete_worker(conn: &Connection, row: &WorkerRow) -> Result<()> {
     conn.execute("DELETE FROM worker_labels WHERE worker_id = ?1", [&row.worker_id])
         .map_err(db_err("delete labels"))?;
     conn.execute("DELETE FROM worker_tags WHERE worker_id = ?1", [&row.worker_id]).map_err(db_err("delete tags"))?;
+    conn.execute("DELETE FROM maand_worker_options WHERE worker_ip = ?1", [&row.worker_ip])
+        .map_err(db_err("delete worker port"))?;
     Ok(())
 }

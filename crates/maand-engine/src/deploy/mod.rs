@@ -1,0 +1,342 @@
+//! `maand deploy` (spec §5 with the DESIGN §3 fixes): reconcile disabled/removed allocations, then
+//! per `deployment_seq` wave stage and plan each job, sync what changed, roll it out with health
+//! gates, and promote per job. A failed job never undoes another job's promotion; a job whose
+//! upstream failed in this run is reported blocked. `update_seq` advances only when workers were
+//! actually synced, and an unchanged deploy contacts no worker at all.
+
+mod gate;
+mod plan;
+mod planner;
+mod reconcile;
+mod remote;
+mod rollout;
+mod snapshot;
+mod stage;
+mod sync;
+mod template_data;
+mod worker_files;
+
+pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
+pub use worker_files::{RUNNER_PY, WORKER_PY};
+
+use crate::bucket::{now_unix, Bucket};
+use crate::build::{allocation_ns, build_in, BuildOptions};
+use crate::output::Reporter;
+use crate::runlog::{LogCtx, LogEvent, RunLog};
+use maand_core::rollout::{blocked_jobs, file_manifest_json, wave_jobs, WaveCandidate};
+use maand_core::{Error, ErrorKind, Result};
+use maand_remote::Executor;
+use maand_store::catalog;
+use maand_store::kv::KvStore;
+use maand_store::secrets::SecretKey;
+use planner::{hash_namespace, plan_job, PlanInput, PlannedJob};
+use remote::Remote;
+use rusqlite::Connection;
+use serde::Serialize;
+use snapshot::Snapshot;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub jobs: Vec<String>,
+    pub build: bool,
+    pub dry_run: bool,
+    pub force: bool,
+    pub sync_only: bool,
+}
+
+/// What a deploy did, job by job.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeployReport {
+    pub update_seq: i64,
+    pub deployed: Vec<String>,
+    pub skipped: Vec<String>,
+    pub blocked: Vec<String>,
+    pub failed: BTreeMap<String, String>,
+    pub plan: DeployPlan,
+}
+
+impl DeployReport {
+    /// `deploy failed: …` naming each failed or blocked job, or None when everything succeeded.
+    pub fn failure(&self) -> Option<Error> {
+        if self.failed.is_empty() && self.blocked.is_empty() {
+            return None;
+        }
+        let mut parts: Vec<String> = self.failed.iter().map(|(j, e)| format!("job {j}: {e}")).collect();
+        parts.extend(self.blocked.iter().map(|j| format!("job {j}: blocked (an upstream job failed)")));
+        Some(Error::msg(format!("deploy failed: {}", parts.join("\n"))))
+    }
+}
+
+/// Run a deploy (or a dry-run) in the bucket at `root`.
+pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
+    let bucket = Bucket::open_locked(root, "deploy")?;
+    if opts.build {
+        build_in(&bucket, &BuildOptions::default())?;
+    }
+    let executor = crate::transport::ssh_executor(&bucket);
+    let result = deploy_with(&bucket, opts, out, &executor);
+    executor.close();
+    let _ = std::fs::remove_dir_all(bucket.paths.tmp());
+    result
+}
+
+/// Deploy through a given executor (tests pass a recording one).
+pub fn deploy_with(
+    bucket: &Bucket,
+    opts: &DeployOptions,
+    out: &dyn Reporter,
+    executor: &dyn Executor,
+) -> Result<DeployReport> {
+    let staging_root = absolute(&bucket.paths.tmp());
+    let _ = std::fs::remove_dir_all(staging_root.join("workers"));
+    let conn = bucket.connect()?;
+    let snap = Snapshot::load(&conn)?;
+    let mut kv = KvStore::load(&conn)?;
+    let key = SecretKey::load(&bucket.paths).ok();
+    let new_seq = snap.update_seq + 1;
+    let log = if opts.dry_run {
+        RunLog::disabled()
+    } else {
+        RunLog::open(&bucket.paths, bucket.conf.log_format, "deploy", new_seq)?
+    };
+    let bucket_id = snap.bucket_id.clone();
+    let remote = Remote { executor, out, log: &log, bucket_id: &bucket_id };
+    let timeouts: BTreeMap<String, u64> = snap
+        .jobs
+        .values()
+        .filter_map(|j| j.remote_timeout_seconds.and_then(|t| u64::try_from(t).ok()).map(|t| (j.name.clone(), t)))
+        .collect();
+    let timeout_for = |job: &str| -> Option<u64> { timeouts.get(job).copied() };
+    let mut report = DeployReport { update_seq: snap.update_seq, ..Default::default() };
+
+    // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says).
+    report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m));
+    if !opts.dry_run {
+        let outcome = reconcile::reconcile(
+            &reconcile::ReconcileInput {
+                conn: &conn,
+                snap: &snap,
+                remote: &remote,
+                staging_root: &staging_root,
+                timeout_for: &timeout_for,
+            },
+            &mut kv,
+        )?;
+        kv.persist(&conn, now_unix())?;
+        failed.extend(outcome.failed);
+        for job in &outcome.stopped_jobs {
+            if !snap.active(job).is_empty() && !failed.contains_key(job) {
+                if let Err(e) = gate(job) {
+                    failed.insert(job.clone(), e.to_string());
+                }
+            }
+        }
+    }
+    let snap = if opts.dry_run { snap } else { Snapshot::load(&conn)? };
+    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m));
+
+    let candidates: Vec<WaveCandidate> = snap
+        .jobs
+        .keys()
+        .map(|job| WaveCandidate {
+            job: job.clone(),
+            deployment_seq: snap
+                .allocations
+                .iter()
+                .filter(|a| &a.job == job)
+                .map(|a| a.deployment_seq)
+                .max()
+                .unwrap_or(0),
+            non_removed_allocations: snap.non_removed(job).len(),
+        })
+        .collect();
+    let upstream_of: BTreeMap<String, Vec<String>> = snap.jobs.keys().map(|j| (j.clone(), snap.upstream(j))).collect();
+    let syncer = sync::Syncer {
+        remote: &remote,
+        snap: &snap,
+        staging_root: &staging_root,
+        update_seq: new_seq,
+        use_sudo: bucket.conf.use_sudo,
+        parallel: bucket.conf.parallel,
+        prepared: Default::default(),
+    };
+    let mut synced_any = false;
+    let mut planned_waves: Vec<(i64, Vec<PlannedJob>)> = Vec::new();
+    for (seq, jobs) in wave_jobs(&candidates, &opts.jobs) {
+        let mut wave = Vec::new();
+        for job in jobs {
+            let blocked = blocked_jobs(&failed.keys().cloned().collect(), &upstream_of);
+            if let Some(reason) = failed.get(&job) {
+                wave.push(not_planned(&job, seq, "failed", reason));
+                continue;
+            }
+            if blocked.contains(&job) {
+                wave.push(not_planned(&job, seq, "blocked", "an upstream job failed in this deploy"));
+                report.blocked.push(job.clone());
+                continue;
+            }
+            let plan_input = PlanInput {
+                conn: &conn,
+                snap: &snap,
+                kv: &kv,
+                key: key.as_ref(),
+                staging_root: &staging_root,
+                update_seq: new_seq,
+                force: opts.force,
+                sync_only: opts.sync_only,
+            };
+            match plan_job(&plan_input, &job, seq) {
+                Ok(p) => wave.push(p),
+                Err(e) => {
+                    failed.insert(job.clone(), e.to_string());
+                    wave.push(not_planned(&job, seq, "failed", &e.to_string()));
+                }
+            }
+        }
+        if opts.dry_run {
+            planned_waves.push((seq, wave));
+            continue;
+        }
+        // Record staged hashes, then ship and roll out the jobs that need it.
+        let mut to_roll = Vec::new();
+        for p in wave {
+            if p.plan.deploys() {
+                record_plan_hashes(&conn, &snap, &p)?;
+                to_roll.push(p);
+            } else {
+                if p.plan.decision == "skip" {
+                    out.message(&format!("deploy: skip job \"{}\" (already promoted on all allocations)", p.plan.job));
+                    log.event(&LogEvent {
+                        event: "deploy_skip".into(),
+                        ctx: LogCtx {
+                            worker: None,
+                            job: Some(p.plan.job.clone()),
+                            phase: "rollout".into(),
+                            action: "skip".into(),
+                        },
+                        reason: Some("already_promoted".into()),
+                        msg: None,
+                        extra: Vec::new(),
+                    });
+                    report.skipped.push(p.plan.job.clone());
+                }
+                planned_waves.push((seq, vec![p]));
+            }
+        }
+        if to_roll.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = to_roll.iter().map(|p| p.plan.job.clone()).collect();
+        let synced = syncer.sync_jobs(&names)?;
+        synced_any |= synced.values().any(Result::is_ok);
+        for p in to_roll {
+            let job = p.plan.job.clone();
+            let sync_error: Vec<String> = snap
+                .non_removed(&job)
+                .iter()
+                .filter_map(|a| synced.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
+                .collect();
+            let result = if !sync_error.is_empty() {
+                Err(Error::new(ErrorKind::RunCommand, sync_error.join("; ")))
+            } else {
+                rollout::JobRollout {
+                    remote: &remote,
+                    snap: &snap,
+                    kv: &kv,
+                    timeout_secs: timeout_for(&job),
+                    sync_only: opts.sync_only,
+                    gate: &gate,
+                }
+                .run(&p.plan)
+            };
+            match result {
+                Ok(()) => {
+                    promote(&conn, &snap, &mut kv, &job)?;
+                    out.message(&format!("deploy: job \"{job}\" promoted"));
+                    report.deployed.push(job.clone());
+                }
+                Err(e) => {
+                    out.message(&format!("deploy: job \"{job}\" failed: {e}"));
+                    failed.insert(job.clone(), e.to_string());
+                }
+            }
+            kv.persist(&conn, now_unix())?;
+            planned_waves.push((seq, vec![p]));
+        }
+    }
+    if synced_any {
+        conn.execute("UPDATE bucket SET update_seq = ?1", [new_seq])
+            .map_err(|e| Error::new(ErrorKind::Database, format!("update update_seq: {e}")))?;
+        report.update_seq = new_seq;
+    }
+    report.plan.waves = merge_waves(planned_waves);
+    report.failed = failed;
+    Ok(report)
+}
+
+fn not_planned(job: &str, seq: i64, decision: &str, reason: &str) -> PlannedJob {
+    PlannedJob {
+        plan: JobPlan {
+            job: job.to_string(),
+            deployment_seq: seq,
+            decision: decision.to_string(),
+            reason: Some(reason.to_string()),
+            allocations: Vec::new(),
+        },
+        staged: BTreeMap::new(),
+    }
+}
+
+fn merge_waves(planned: Vec<(i64, Vec<PlannedJob>)>) -> Vec<WavePlan> {
+    let mut waves: BTreeMap<i64, Vec<JobPlan>> = BTreeMap::new();
+    for (seq, jobs) in planned {
+        waves.entry(seq).or_default().extend(jobs.into_iter().map(|p| p.plan));
+    }
+    waves
+        .into_iter()
+        .map(|(deployment_seq, mut jobs)| {
+            jobs.sort_by(|a, b| a.job.cmp(&b.job));
+            WavePlan { deployment_seq, jobs }
+        })
+        .collect()
+}
+
+fn record_plan_hashes(conn: &Connection, snap: &Snapshot, p: &PlannedJob) -> Result<()> {
+    for a in snap.non_removed(&p.plan.job) {
+        if let Some(s) = p.staged.get(&a.alloc_id) {
+            catalog::put_plan_hash(conn, &hash_namespace(&a.job), &a.alloc_id, &s.hash, &file_manifest_json(&s.files))?;
+        }
+    }
+    Ok(())
+}
+
+/// After a successful rollout: every non-removed allocation's staged state becomes its promoted
+/// state at the build's version; running allocations lose any "stopped" marker.
+fn promote(conn: &Connection, snap: &Snapshot, kv: &mut KvStore, job: &str) -> Result<()> {
+    let tx =
+        conn.unchecked_transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin promote: {e}")))?;
+    for a in snap.non_removed(job) {
+        catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, &a.new_version)?;
+        if a.is_active() {
+            catalog::set_stopped(&tx, job, &a.alloc_id, false)?;
+        }
+        let ns = allocation_ns(job, &a.worker_ip);
+        kv.put(&ns, "version", &a.new_version);
+        for legacy in ["current_version", "new_version"] {
+            if kv.get(&ns, legacy).is_some() {
+                let _ = kv.delete(&ns, legacy);
+            }
+        }
+    }
+    kv.persist(&tx, now_unix())?;
+    tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit promote: {e}")))
+}
+
+fn absolute(p: &Path) -> std::path::PathBuf {
+    let _ = std::fs::create_dir_all(p);
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,119 @@
+//! The deploy plan: for every job of every wave, what happens to each allocation (start, restart,
+//! reload, sync, skip, stop, promote) and why. Dry-run prints this value; deploy executes it.
+
+use maand_core::rollout::{AllocationClass, PlannedAction};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AllocationPlan {
+    pub worker_ip: String,
+    pub alloc_id: String,
+    pub action: String,
+    #[serde(skip)]
+    pub planned: PlannedAction,
+    #[serde(skip)]
+    pub class: AllocationClass,
+    pub disabled: bool,
+    pub removed: bool,
+    pub previous_hash: Option<String>,
+    pub current_hash: Option<String>,
+    pub current_version: String,
+    pub new_version: String,
+    /// Changed paths that matched restart_globs (restart under the reload policy).
+    pub matched: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobPlan {
+    pub job: String,
+    pub deployment_seq: i64,
+    /// "deploy" | "skip" | "blocked" | "failed"
+    pub decision: String,
+    pub reason: Option<String>,
+    pub allocations: Vec<AllocationPlan>,
+}
+
+impl JobPlan {
+    pub fn deploys(&self) -> bool {
+        self.decision == "deploy"
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WavePlan {
+    pub deployment_seq: i64,
+    pub jobs: Vec<JobPlan>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct DeployPlan {
+    pub waves: Vec<WavePlan>,
+    /// Stops of disabled/removed allocations that happen before the waves.
+    pub reconcile: Vec<(String, AllocationPlan)>,
+}
+
+impl DeployPlan {
+    pub fn required(&self) -> bool {
+        !self.reconcile.is_empty() || self.waves.iter().flat_map(|w| &w.jobs).any(JobPlan::deploys)
+    }
+
+    /// The dry-run text of spec §5.9.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.waves.is_empty() && self.reconcile.is_empty() {
+            out.push_str("deploy dry-run: no jobs matched\n");
+            return out;
+        }
+        out.push_str(if self.required() {
+            "deploy dry-run: deployment required\n"
+        } else {
+            "deploy dry-run: no deployment required\n"
+        });
+        if !self.reconcile.is_empty() {
+            out.push_str("\nreconcile (disabled and removed allocations):\n");
+            for (job, a) in &self.reconcile {
+                out.push_str(&format!("  job \"{job}\": {}\n", allocation_line(a).trim_start()));
+            }
+        }
+        for wave in &self.waves {
+            out.push_str(&format!("\ndeployment sequence {}:\n", wave.deployment_seq));
+            for job in &wave.jobs {
+                match job.decision.as_str() {
+                    "deploy" => {
+                        out.push_str(&format!("  job \"{}\": deploy required\n", job.job));
+                        for a in &job.allocations {
+                            out.push_str(&allocation_line(a));
+                        }
+                    }
+                    "skip" => out.push_str(&format!(
+                        "  job \"{}\": skip ({})\n",
+                        job.job,
+                        job.reason.as_deref().unwrap_or("already promoted on all allocations")
+                    )),
+                    other => out.push_str(&format!(
+                        "  job \"{}\": {other} ({})\n",
+                        job.job,
+                        job.reason.as_deref().unwrap_or("")
+                    )),
+                }
+            }
+        }
+        out
+    }
+}
+
+fn allocation_line(a: &AllocationPlan) -> String {
+    let prev = a.previous_hash.as_deref().unwrap_or("");
+    let cur = a.current_hash.as_deref().unwrap_or("");
+    let detail = match &a.planned {
+        PlannedAction::Start if a.current_hash.is_none() => "(no hash row yet)".to_string(),
+        PlannedAction::Start => format!("current_hash={cur}"),
+        PlannedAction::Restart { matched } if !matched.is_empty() => {
+            format!("previous_hash={prev} current_hash={cur} matched={}", matched.join(","))
+        }
+        PlannedAction::Skip => format!("hash={cur}"),
+        PlannedAction::Stop => format!("previous_hash={prev}"),
+        _ => format!("previous_hash={prev} current_hash={cur}"),
+    };
+    format!("    {:<15} {:<7} {detail}\n", a.worker_ip, a.action)
+}

@@ -1,0 +1,148 @@
+//! Planning one job: stage every non-removed allocation, compare with what was promoted, and
+//! decide each allocation's action (spec §5.2, §5.4, §5.8, DESIGN §3.6).
+
+use super::plan::{AllocationPlan, JobPlan};
+use super::snapshot::Snapshot;
+use super::stage::{stage_allocation, StageInput, Staged};
+use maand_core::manifest::RestartPolicy;
+use maand_core::rollout::{
+    classify, job_needs_rollout, parse_file_manifest, planned_action, AllocationPlanInput, DeploySettings, HashState,
+    PlannedAction,
+};
+use maand_core::Result;
+use maand_store::catalog::{self, AllocationRow, HashRow};
+use maand_store::kv::KvStore;
+use maand_store::secrets::SecretKey;
+use rusqlite::Connection;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct PlanInput<'a> {
+    pub conn: &'a Connection,
+    pub snap: &'a Snapshot,
+    pub kv: &'a KvStore,
+    pub key: Option<&'a SecretKey>,
+    pub staging_root: &'a Path,
+    pub update_seq: i64,
+    pub force: bool,
+    pub sync_only: bool,
+}
+
+/// A planned job plus what staging produced, keyed by allocation id.
+pub struct PlannedJob {
+    pub plan: JobPlan,
+    pub staged: BTreeMap<String, Staged>,
+}
+
+pub fn hash_namespace(job: &str) -> String {
+    format!("{job}_allocation")
+}
+
+/// Stage and classify the job. Removed allocations that still run appear with `Stop` (they are
+/// handled by reconcile before the waves).
+pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result<PlannedJob> {
+    let snap = input.snap;
+    let files = catalog::load_job_files(input.conn, job)?;
+    let upstream = snap.upstream(job);
+    let job_row = snap.jobs.get(job);
+    let policy = job_row.and_then(|j| RestartPolicy::parse(&j.restart_policy)).unwrap_or(RestartPolicy::Always);
+    let globs: Vec<String> = job_row.and_then(|j| serde_json::from_str(&j.restart_globs).ok()).unwrap_or_default();
+    let settings = DeploySettings { sync_only: input.sync_only, force: input.force, policy, globs: &globs };
+    let mut staged = BTreeMap::new();
+    let mut inputs = Vec::new();
+    let mut allocations = Vec::new();
+    for a in snap.non_removed(job) {
+        let row = catalog::get_hash(input.conn, &hash_namespace(job), &a.alloc_id)?;
+        let current_version = row.as_ref().and_then(|r| r.current_version.clone()).unwrap_or_else(|| "0.0.0".into());
+        let s = stage_allocation(&StageInput {
+            staging_root: input.staging_root,
+            bucket_id: &snap.bucket_id,
+            update_seq: input.update_seq,
+            job,
+            alloc: a,
+            worker: snap.worker(&a.worker_ip),
+            files: &files,
+            current_version: &current_version,
+            upstream: &upstream,
+            kv: input.kv,
+            key: input.key,
+        })?;
+        let plan_input = plan_input(a, row.as_ref(), Some(&s), &current_version);
+        let was_stopped = snap.stopped.contains(&a.alloc_id);
+        let planned = planned_action(&plan_input, &a.new_version, was_stopped, &settings);
+        allocations.push(allocation_plan(a, &plan_input, planned, &current_version));
+        inputs.push((plan_input, a.new_version.clone()));
+        staged.insert(a.alloc_id.clone(), s);
+    }
+    let needs = job_needs_rollout(&inputs);
+    let deploys = needs || input.force;
+    Ok(PlannedJob {
+        plan: JobPlan {
+            job: job.to_string(),
+            deployment_seq,
+            decision: if deploys { "deploy" } else { "skip" }.into(),
+            reason: (!deploys).then(|| "already promoted on all allocations".into()),
+            allocations,
+        },
+        staged,
+    })
+}
+
+/// The classification input for an allocation, using the freshly staged hash when there is one.
+pub fn plan_input(
+    a: &AllocationRow,
+    row: Option<&HashRow>,
+    staged: Option<&Staged>,
+    current_version: &str,
+) -> AllocationPlanInput {
+    let hash_row = match (row, staged) {
+        (_, Some(s)) => Some(HashState {
+            current_hash: s.hash.clone(),
+            previous_hash: row.and_then(|r| r.previous_hash.clone()),
+            current_files: s.files.clone(),
+            previous_files: row.and_then(|r| r.previous_files.as_deref()).and_then(parse_file_manifest),
+            current_version: current_version.to_string(),
+        }),
+        (Some(r), None) => Some(HashState {
+            current_hash: r.current_hash.clone().unwrap_or_default(),
+            previous_hash: r.previous_hash.clone(),
+            current_files: r.current_files.as_deref().and_then(parse_file_manifest).unwrap_or_default(),
+            previous_files: r.previous_files.as_deref().and_then(parse_file_manifest),
+            current_version: current_version.to_string(),
+        }),
+        (None, None) => None,
+    };
+    AllocationPlanInput {
+        ip: a.worker_ip.clone(),
+        alloc_id: a.alloc_id.clone(),
+        disabled: a.disabled,
+        removed: a.removed,
+        hash_row,
+    }
+}
+
+pub fn allocation_plan(
+    a: &AllocationRow,
+    input: &AllocationPlanInput,
+    planned: PlannedAction,
+    current_version: &str,
+) -> AllocationPlan {
+    let matched = match &planned {
+        PlannedAction::Restart { matched } => matched.clone(),
+        _ => Vec::new(),
+    };
+    AllocationPlan {
+        worker_ip: a.worker_ip.clone(),
+        alloc_id: a.alloc_id.clone(),
+        action: planned.label().to_string(),
+        class: classify(input, &a.new_version),
+        planned,
+        disabled: a.disabled,
+        removed: a.removed,
+        previous_hash: input.hash_row.as_ref().and_then(|h| h.previous_hash.clone()),
+        current_hash: input.hash_row.as_ref().map(|h| h.current_hash.clone()),
+        current_version: current_version.to_string(),
+        new_version: a.new_version.clone(),
+        matched,
+    }
+}

@@ -1,0 +1,115 @@
+//! `maand health_check` (spec §3.4, §9.1): the worker SSH-port gate, then every selected job's
+//! gate (up to 16 jobs at once), summarised per job for the terminal and `--json`.
+
+use super::job::{gate_job, JobVerdict};
+use super::parallel::bounded_map;
+use super::targets::HealthCatalog;
+use super::{check_workers, ExtraCheck, NoExtraChecks};
+use crate::bucket::Bucket;
+use crate::transport::ssh_executor;
+use maand_core::{Error, ErrorKind, Result};
+use maand_remote::{Executor, Stream};
+use serde::Serialize;
+use std::path::Path;
+
+/// Jobs checked at once (the Go maand's `defaultJobParallelism`).
+pub const JOB_PARALLELISM: usize = 16;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthCheckOptions {
+    /// `--jobs`: empty = every catalog job.
+    pub jobs: Vec<String>,
+    /// `--wait`: retry each job (and the worker gate) until it passes or the tries run out.
+    pub wait: bool,
+    /// `--verbose`: stream ssh probe output (`job@worker | line`) through `report`.
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobHealthStatus {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// One job's result: the skip reason, or the failure (`<worker> <probe>: <reason>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobHealth {
+    pub job: String,
+    pub status: JobHealthStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What `maand health_check` found.
+#[must_use]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HealthSummary {
+    /// Workers that passed the SSH-port gate.
+    pub workers: usize,
+    /// Checked jobs in name order.
+    pub jobs: Vec<JobHealth>,
+}
+
+impl HealthSummary {
+    /// `health check failed: job a: …` with one line per failed job, or None when none failed.
+    pub fn failure(&self) -> Option<Error> {
+        let lines: Vec<String> = self
+            .jobs
+            .iter()
+            .filter(|j| j.status == JobHealthStatus::Failed)
+            .map(|j| format!("job {}: {}", j.job, j.reason.as_deref().unwrap_or("failed")))
+            .collect();
+        (!lines.is_empty()).then(|| Error::new(ErrorKind::HealthCheckFailed, lines.join("\n")))
+    }
+}
+
+/// `maand health_check` in the bucket at `root` (read-only, no lock): SSH over the bucket's
+/// maand.conf. Any failed job makes it an error (`HealthSummary::failure`).
+pub fn health_check_command(
+    root: &Path,
+    opts: &HealthCheckOptions,
+    report: &(dyn Fn(&str) + Sync),
+) -> Result<HealthSummary> {
+    let bucket = Bucket::open(root)?;
+    let executor = ssh_executor(&bucket);
+    let summary = run_health_check(&bucket, opts, &executor, &NoExtraChecks, report);
+    executor.close();
+    let summary = summary?;
+    match summary.failure() {
+        Some(failure) => Err(failure),
+        None => Ok(summary),
+    }
+}
+
+/// The health check on an opened bucket with a given executor and extra checks. Returns the
+/// summary even when jobs failed (see `HealthSummary::failure`); an unknown `--jobs` name, an
+/// unreadable catalog or a failed worker gate is an error.
+pub fn run_health_check(
+    bucket: &Bucket,
+    opts: &HealthCheckOptions,
+    executor: &dyn Executor,
+    extra: &dyn ExtraCheck,
+    report: &(dyn Fn(&str) + Sync),
+) -> Result<HealthSummary> {
+    let catalog = HealthCatalog::load(&bucket.connect()?)?;
+    let jobs = catalog.select(&opts.jobs)?;
+    check_workers(&catalog.workers, bucket.conf.ssh_port, opts.wait, report)?;
+    let output = |source: &str, stream: Stream, text: &str| {
+        if opts.verbose {
+            let sep = if stream == Stream::Stderr { '!' } else { '|' };
+            report(&format!("{source} {sep} {text}"));
+        }
+    };
+    let jobs = bounded_map(&jobs, JOB_PARALLELISM, |inputs| {
+        let target = inputs.target(bucket.conf.use_sudo);
+        let (status, reason) = match gate_job(&target, executor, extra, opts.wait, report, &output) {
+            JobVerdict::Passed => (JobHealthStatus::Passed, None),
+            JobVerdict::Skipped(reason) => (JobHealthStatus::Skipped, Some(reason)),
+            JobVerdict::Failed(reason) => (JobHealthStatus::Failed, Some(reason)),
+        };
+        JobHealth { job: inputs.job.clone(), status, reason }
+    });
+    Ok(HealthSummary { workers: catalog.workers.len(), jobs })
+}

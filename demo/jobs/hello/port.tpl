@@ -1,1 +1,0 @@
-{{ get "maand/bucket" "hello_http_port" }}
