@@ -45,6 +45,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check workers' SSH ports, then each job's health probes on its active allocations.
+    #[command(name = "health_check")]
+    HealthCheck {
+        /// Only these jobs (comma-separated).
+        #[arg(long, default_value = "")]
+        jobs: String,
+        /// Retry each job until it passes (manifest wait.attempts x wait.interval_seconds; default 30 x 1 s).
+        #[arg(long)]
+        wait: bool,
+        /// Stream probe and command output.
+        #[arg(long)]
+        verbose: bool,
+        /// Print a JSON summary on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the structured logs under logs/.
+    Logs {
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
     /// Bucket summary.
     Info {
         /// Print JSON instead of a table.
@@ -68,6 +89,34 @@ pub enum Command {
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LogsCommand {
+    /// Print log lines, filtered.
+    Show {
+        /// raw (lines as stored) or human (grouped command blocks).
+        #[arg(long, default_value = "raw")]
+        format: String,
+        /// Only this worker's log (`-` for bucket-level lines).
+        #[arg(long)]
+        worker: Option<String>,
+        /// Only this run id.
+        #[arg(long)]
+        run: Option<String>,
+        /// Read the per-run files (needs --run).
+        #[arg(long = "run-dir")]
+        run_dir: bool,
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long)]
+        phase: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        /// Last N lines (raw) or command blocks (human); 0 = all.
+        #[arg(long, default_value_t = 0)]
+        tail: usize,
     },
 }
 

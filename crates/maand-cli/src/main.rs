@@ -4,12 +4,15 @@
 mod args;
 mod output;
 
-use args::{CatCommand, Cli, Command, JobCommand, KvCommand, SandboxCommand};
+use args::{CatCommand, Cli, Command, JobCommand, KvCommand, LogsCommand, SandboxCommand};
 use clap::Parser;
 use maand_engine::bucket::Bucket;
 use maand_engine::deploy::DeployOptions;
+use maand_engine::health::{HealthCheckOptions, NoExtraChecks};
 use maand_engine::inspect::{self, Filter, KvListOptions};
 use maand_engine::output::StderrReporter;
+use maand_engine::runlog::ShowOptions;
+use maand_remote::Executor;
 use output::{print_json, print_table, Printer};
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,6 +60,25 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             if let Some(failure) = report.failure() {
                 return Err(failure.into());
             }
+        }
+        Command::HealthCheck { jobs, wait, verbose, json } => {
+            let bucket = Bucket::open(root)?;
+            let executor = maand_engine::transport::ssh_executor(&bucket);
+            let opts = HealthCheckOptions { jobs: args::split_list(&jobs), wait, verbose };
+            let report = |line: &str| eprintln!("{line}");
+            let summary = maand_engine::health::run_health_check(&bucket, &opts, &executor, &NoExtraChecks, &report);
+            executor.close();
+            let summary = summary?;
+            if json {
+                print_json(&serde_json::to_value(&summary)?);
+            }
+            if let Some(failure) = summary.failure() {
+                return Err(failure.into());
+            }
+        }
+        Command::Logs { command: LogsCommand::Show { format, worker, run, run_dir, job, phase, event, tail } } => {
+            let opts = ShowOptions { format: format.parse()?, worker, run, run_dir, job, phase, event, tail };
+            print!("{}", maand_engine::runlog::show(root, &opts)?);
         }
         Command::Info { json } => {
             let info = inspect::info(&Bucket::open(root)?)?;
