@@ -15,6 +15,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Variants are the command names operators type (`run_command`, `job_command`).
+#[allow(clippy::enum_variant_names)]
 pub enum Command {
     /// Create a bucket in the current directory, or upgrade an existing one.
     Init,
@@ -61,6 +63,49 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a shell command (default: workspace/command.sh) on workers, in batches of -c.
+    #[command(name = "run_command")]
+    RunCommand {
+        /// The shell command.
+        command: Option<String>,
+        /// Only these worker IPs (comma-separated).
+        #[arg(short = 'w', long, default_value = "")]
+        workers: String,
+        /// Only workers with any of these labels (comma-separated).
+        #[arg(short = 'l', long, default_value = "")]
+        labels: String,
+        /// Batch size: workers of a batch in parallel, batches one after another (-c 3 on 10: 3,3,3,1).
+        #[arg(short = 'c', long, default_value_t = 1, allow_negative_numbers = true)]
+        concurrency: i64,
+        /// After every batch: wait 10 s, then the worker gate and every job's health check.
+        #[arg(long = "health_check")]
+        health_check: bool,
+    },
+    /// Probe workers' memory and CPU over SSH and write them into workspace/workers.json.
+    #[command(name = "worker_facts")]
+    WorkerFacts {
+        /// Only these hosts (comma-separated).
+        #[arg(short = 'w', long, default_value = "")]
+        workers: String,
+        /// Only workers with any of these labels (comma-separated).
+        #[arg(short = 'l', long, default_value = "")]
+        labels: String,
+        /// Probes at once.
+        #[arg(short = 'c', long, default_value_t = 1, allow_negative_numbers = true)]
+        concurrency: i64,
+        /// Print the changes without writing workers.json.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Run maand build after updating workers.json.
+        #[arg(long)]
+        build: bool,
+    },
+    /// Delete what removed allocations left on workers, their catalog rows and KV, and old KV history.
+    Gc {
+        /// Keep deleted KV history newer than N days.
+        #[arg(long = "retain-days", default_value_t = 0, allow_negative_numbers = true)]
+        retain_days: i64,
+    },
     /// Read the structured logs under logs/.
     Logs {
         #[command(subcommand)]
@@ -79,6 +124,20 @@ pub enum Command {
         /// Print JSON (an array of objects) instead of a table.
         #[arg(long, global = true)]
         json: bool,
+    },
+    /// Run a job command registered for the `cli` event: `<command> [job]` (legacy `<job> <command>`).
+    #[command(name = "job_command", alias = "jobcommand")]
+    JobCommand {
+        /// The command (`command_…`), or the job in the legacy order.
+        first: String,
+        /// The job (every job registering the command when omitted), or the command in the legacy order.
+        second: Option<String>,
+        /// Allocations run at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// Also report each job's start and end.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Job scaffolding (and, later, lifecycle).
     Job {
@@ -198,6 +257,36 @@ pub enum JobCommand {
         #[arg(short = 's', long = "selectors", default_value = "")]
         selectors: String,
     },
+    /// Run the Makefile `start` target on the jobs' active allocations.
+    Start(JobTargetArgs),
+    /// Run the Makefile `stop` target on the jobs' active allocations.
+    Stop(JobTargetArgs),
+    /// Run the Makefile `restart` target on the jobs' active allocations.
+    Restart(JobTargetArgs),
+    /// Run the Makefile `status` target on the jobs' active allocations.
+    Status(JobTargetArgs),
+    /// Run any Makefile target (`--target migrate`) on the jobs' active allocations.
+    Run {
+        #[command(flatten)]
+        args: JobTargetArgs,
+        /// start, stop, restart, status or a custom target matching [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+        #[arg(long)]
+        target: String,
+    },
+}
+
+/// Jobs and allocations of `maand job start|stop|restart|status|run`: workers must be in sync with
+/// the last deploy; jobs run in deployment_seq order, each in batches of max_concurrent_upgrades.
+#[derive(clap::Args, Debug)]
+pub struct JobTargetArgs {
+    /// Comma-separated jobs.
+    pub jobs: String,
+    /// Only these worker IPs (comma-separated); default every active allocation.
+    #[arg(long, default_value = "")]
+    pub allocations: String,
+    /// Wait for the job's health check after every batch.
+    #[arg(long = "health_check")]
+    pub health_check: bool,
 }
 
 #[derive(Subcommand, Debug)]

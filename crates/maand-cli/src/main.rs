@@ -3,6 +3,7 @@
 
 mod args;
 mod output;
+mod progress;
 
 use args::{CatCommand, Cli, Command, JobCommand, KvCommand, LogsCommand, SandboxCommand};
 use clap::Parser;
@@ -18,7 +19,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors exit 1 like every other failure (the Go maand's status); help and
+            // --version print and exit 0.
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     let root = Path::new(".");
     let failure_prefix = match cli.command {
         Command::Build { .. } => "maand build failed: ",
@@ -49,7 +58,9 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
         }
         Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
             let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only };
-            let report = maand_engine::deploy::deploy(root, &opts, &StderrReporter)?;
+            let reporter = progress::reporter();
+            let report = maand_engine::deploy::deploy(root, &opts, reporter.as_ref())?;
+            drop(reporter);
             if dry_run {
                 if json {
                     print_json(&serde_json::to_value(&report.plan)?);
@@ -76,6 +87,36 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 return Err(failure.into());
             }
         }
+        Command::RunCommand { command, workers, labels, concurrency, health_check } => {
+            let opts = maand_engine::run_command::RunCommandOptions {
+                command,
+                workers: args::split_list(&workers),
+                labels: args::split_list(&labels),
+                concurrency,
+                health_check,
+                ..Default::default()
+            };
+            let report = maand_engine::run_command::run_command(root, &opts, &StderrReporter)?;
+            if let Some(failure) = report.failure() {
+                return Err(failure.into());
+            }
+        }
+        Command::WorkerFacts { workers, labels, concurrency, dry_run, build } => {
+            let opts = maand_engine::worker_facts::WorkerFactsOptions {
+                workers: args::split_list(&workers),
+                labels: args::split_list(&labels),
+                concurrency,
+                dry_run,
+                build,
+            };
+            let report = maand_engine::worker_facts::worker_facts(root, &opts, &StderrReporter)?;
+            print_worker_facts(&report, dry_run, &printer);
+        }
+        Command::Gc { retain_days } => {
+            let opts = maand_engine::gc::GcOptions { retain_days };
+            let report = maand_engine::gc::gc(root, &opts, &StderrReporter)?;
+            print_gc(&report, &printer);
+        }
         Command::Logs { command: LogsCommand::Show { format, worker, run, run_dir, job, phase, event, tail } } => {
             let opts = ShowOptions { format: format.parse()?, worker, run, run_dir, job, phase, event, tail };
             print!("{}", maand_engine::runlog::show(root, &opts)?);
@@ -89,12 +130,25 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             }
         }
         Command::Cat { command, json } => cat(root, command, json, &printer)?,
+        Command::JobCommand { first, second, concurrency, verbose } => {
+            let (command, job) = maand_engine::jobcmd::resolve_command_args(&first, second.as_deref());
+            let opts = maand_engine::jobcmd::JobCommandOptions { command, job, concurrency, verbose };
+            let report = maand_engine::jobcmd::job_command(root, &opts, &StderrReporter)?;
+            if let Some(failure) = report.failure() {
+                return Err(failure.into());
+            }
+        }
         Command::Job { command } => match command {
             JobCommand::Create { job, selectors } => {
                 Bucket::open(root)?;
                 let dir = maand_engine::job_create::create_job(root, &job, &args::split_list(&selectors))?;
                 printer.message(&format!("created {}", dir.display()));
             }
+            JobCommand::Start(a) => job_target(root, a, "start")?,
+            JobCommand::Stop(a) => job_target(root, a, "stop")?,
+            JobCommand::Restart(a) => job_target(root, a, "restart")?,
+            JobCommand::Status(a) => job_target(root, a, "status")?,
+            JobCommand::Run { args, target } => job_target(root, args, &target)?,
         },
         Command::Sandbox { command } => match command {
             SandboxCommand::Up { workers, labels } => {
@@ -153,4 +207,49 @@ fn cat(root: &Path, command: CatCommand, json: bool, printer: &Printer) -> anyho
         print_table(&table);
     }
     Ok(())
+}
+
+/// `maand job start|stop|restart|status|run`: Makefile targets in health-gated batches.
+fn job_target(root: &Path, a: args::JobTargetArgs, target: &str) -> anyhow::Result<()> {
+    let opts = maand_engine::jobctl::JobControlOptions {
+        jobs: args::split_list(&a.jobs),
+        target: target.to_string(),
+        allocations: args::split_list(&a.allocations),
+        health_check: a.health_check,
+    };
+    let reporter = progress::reporter();
+    let report = maand_engine::jobctl::job_control(root, &opts, reporter.as_ref())?;
+    drop(reporter);
+    match report.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
+}
+
+fn print_worker_facts(report: &maand_engine::worker_facts::WorkerFactsReport, dry_run: bool, printer: &Printer) {
+    if report.changes.is_empty() {
+        printer.message("workers.json already up to date");
+        return;
+    }
+    for line in &report.changes {
+        println!("{line}");
+    }
+    if dry_run {
+        printer.message("worker_facts dry-run: workers.json not written");
+    } else if report.built {
+        printer.message("workers.json updated; build done");
+    }
+}
+
+fn print_gc(report: &maand_engine::gc::GcReport, printer: &Printer) {
+    for a in &report.collected {
+        printer.message(&format!("gc: collected {} on {}", a.job, a.worker_ip));
+    }
+    if !report.purged_namespaces.is_empty() {
+        printer.message(&format!("gc: purged KV namespaces: {}", report.purged_namespaces.join(", ")));
+    }
+    if report.collected.is_empty() && report.still_deployed.is_empty() {
+        printer.message("gc: no removed allocations");
+    }
+    printer.message(&format!("gc: {} KV history rows purged", report.kv_rows_purged));
 }

@@ -3,13 +3,20 @@
 
 pub mod bucket;
 pub mod build;
+pub mod calendar;
 pub mod deploy;
+pub mod gc;
 pub mod health;
 pub mod init;
 pub mod inspect;
 pub mod job_create;
+pub mod jobcmd;
+pub mod jobctl;
 pub mod output;
+pub(crate) mod remote_steps;
+pub mod run_command;
 pub mod runlog;
 pub mod sandbox;
 pub mod template;
 pub mod transport;
+pub mod worker_facts;

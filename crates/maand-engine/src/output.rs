@@ -10,6 +10,9 @@ pub trait Reporter: Send + Sync {
     fn line(&self, source: &str, stream: Stream, text: &str);
     /// A progress message (`deploy: skip job "x" (already promoted on all allocations)`).
     fn message(&self, text: &str);
+    /// The current state of a job in a long run (`restart batch 2/3: 10.0.0.2`, `health gate`,
+    /// `promoted`). Shown live by the terminal progress view; line output ignores it.
+    fn job_status(&self, _job: &str, _status: &str) {}
 }
 
 /// Line output on stderr (spec §10.3).

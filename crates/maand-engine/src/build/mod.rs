@@ -1,9 +1,11 @@
 //! `maand build` (spec/features.md §4 steps 1–14): the workspace becomes the catalog in ONE
-//! transaction — a failed build commits nothing. `post_build` hooks belong to the job-commands
-//! pipeline and run after this commit.
+//! transaction — a failed build commits nothing. Then the `post_build` job commands run in a
+//! second transaction (jobs in `deployment_seq` order); their KV is committed only when all
+//! succeed, and a failure fails the build naming the command and worker.
 
 mod catalog_rows;
 mod certs;
+mod post_build;
 mod prometheus;
 mod variables;
 pub mod workspace;
@@ -12,6 +14,7 @@ pub use certs::md5_hex;
 pub use variables::{allocation_ns, job_ns};
 
 use crate::bucket::{now_unix, Bucket};
+use crate::output::{Reporter, StderrReporter};
 use maand_core::placement::{validate_worker_resources, WorkerLoad};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog;
@@ -48,8 +51,14 @@ pub fn build(root: &std::path::Path, opts: &BuildOptions) -> Result<BuildReport>
     report
 }
 
-/// Build inside an already opened and locked bucket (used by `deploy -b`).
+/// Build inside an already opened and locked bucket, `post_build` output on stderr.
 pub fn build_in(bucket: &Bucket, opts: &BuildOptions) -> Result<BuildReport> {
+    build_in_with(bucket, opts, &StderrReporter)
+}
+
+/// Build inside an already opened and locked bucket (used by `deploy -b`), streaming `post_build`
+/// command output to `out`.
+pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -> Result<BuildReport> {
     let started = Instant::now();
     let paths = &bucket.paths;
     let conf = &bucket.conf;
@@ -95,6 +104,7 @@ pub fn build_in(bucket: &Bucket, opts: &BuildOptions) -> Result<BuildReport> {
     if kv_rows_purged > 0 {
         let _ = conn.execute_batch("VACUUM");
     }
+    post_build::run_post_build(bucket, &mut conn, out)?;
     Ok(BuildReport {
         workers: state.workers.len(),
         jobs: state.jobs.len(),

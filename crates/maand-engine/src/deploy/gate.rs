@@ -1,9 +1,9 @@
-//! The deploy's health gate: the job's manifest probes (and, later, its `health_check`
-//! commands) on its active allocations, waiting up to the manifest's attempts.
+//! The deploy's health gate: the job's manifest probes, then its `health_check` commands (the
+//! `extra` checks), on its active allocations, waiting up to the manifest's attempts.
 
 use super::snapshot::Snapshot;
 use crate::bucket::Bucket;
-use crate::health::{check_job, parse_health_spec, HealthTarget, NoExtraChecks, ProbeAllocation};
+use crate::health::{check_job, parse_health_spec, ExtraCheck, HealthTarget, ProbeAllocation};
 use maand_core::Result;
 use maand_remote::Executor;
 
@@ -13,6 +13,7 @@ pub fn deploy_gate(
     executor: &dyn Executor,
     job: &str,
     report: &(dyn Fn(&str) + Sync),
+    extra: &dyn ExtraCheck,
 ) -> Result<()> {
     let spec = match snap.jobs.get(job).and_then(|j| j.health_check.as_deref()) {
         Some(json) => Some(parse_health_spec(json)?),
@@ -28,5 +29,5 @@ pub fn deploy_gate(
         ports: &ports,
         use_sudo: bucket.conf.use_sudo,
     };
-    check_job(&target, executor, &NoExtraChecks, true, report).map(|_| ())
+    check_job(&target, executor, extra, true, report).map(|_| ())
 }

@@ -5,10 +5,10 @@
 //! actually synced, and an unchanged deploy contacts no worker at all.
 
 mod gate;
+mod hooks;
 mod plan;
 mod planner;
 mod reconcile;
-mod remote;
 mod rollout;
 mod snapshot;
 mod stage;
@@ -17,20 +17,25 @@ mod template_data;
 mod worker_files;
 
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
+pub(crate) use planner::hash_namespace;
+pub(crate) use stage::{job_staging_dir, write_cert_files, write_job_files};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
 
 use crate::bucket::{now_unix, Bucket};
-use crate::build::{allocation_ns, build_in, BuildOptions};
+use crate::build::{allocation_ns, build_in_with, BuildOptions};
+use crate::jobcmd::{lock_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
+use crate::remote_steps::Remote;
 use crate::runlog::{LogCtx, LogEvent, RunLog};
+use hooks::DeployHooks;
+use maand_core::manifest::Event;
 use maand_core::rollout::{blocked_jobs, file_manifest_json, wave_jobs, WaveCandidate};
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::Executor;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
-use planner::{hash_namespace, plan_job, PlanInput, PlannedJob};
-use remote::Remote;
+use planner::{plan_job, PlanInput, PlannedJob};
 use rusqlite::Connection;
 use serde::Serialize;
 use snapshot::Snapshot;
@@ -73,7 +78,7 @@ impl DeployReport {
 pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
     let bucket = Bucket::open_locked(root, "deploy")?;
     if opts.build {
-        build_in(&bucket, &BuildOptions::default())?;
+        build_in_with(&bucket, &BuildOptions::default(), out)?;
     }
     let executor = crate::transport::ssh_executor(&bucket);
     let result = deploy_with(&bucket, opts, out, &executor);
@@ -93,7 +98,7 @@ pub fn deploy_with(
     let _ = std::fs::remove_dir_all(staging_root.join("workers"));
     let conn = bucket.connect()?;
     let snap = Snapshot::load(&conn)?;
-    let mut kv = KvStore::load(&conn)?;
+    let kv = shared_kv(KvStore::load(&conn)?);
     let key = SecretKey::load(&bucket.paths).ok();
     let new_seq = snap.update_seq + 1;
     let log = if opts.dry_run {
@@ -101,6 +106,9 @@ pub fn deploy_with(
     } else {
         RunLog::open(&bucket.paths, bucket.conf.log_format, "deploy", new_seq)?
     };
+    let commands = JobCommands::start(bucket, &conn, kv.clone(), out, &log)?;
+    let hooks = DeployHooks { commands: &commands, conn: &conn, checkpoint: !opts.dry_run };
+    let health_commands = HealthCheckCommands { commands: &commands };
     let bucket_id = snap.bucket_id.clone();
     let remote = Remote { executor, out, log: &log, bucket_id: &bucket_id };
     let timeouts: BTreeMap<String, u64> = snap
@@ -114,7 +122,7 @@ pub fn deploy_with(
     // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says).
     report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m));
+    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m), &health_commands);
     if !opts.dry_run {
         let outcome = reconcile::reconcile(
             &reconcile::ReconcileInput {
@@ -123,10 +131,11 @@ pub fn deploy_with(
                 remote: &remote,
                 staging_root: &staging_root,
                 timeout_for: &timeout_for,
+                hooks: &hooks,
             },
-            &mut kv,
+            &kv,
         )?;
-        kv.persist(&conn, now_unix())?;
+        lock_kv(&kv).persist(&conn, now_unix())?;
         failed.extend(outcome.failed);
         for job in &outcome.stopped_jobs {
             if !snap.active(job).is_empty() && !failed.contains_key(job) {
@@ -137,7 +146,7 @@ pub fn deploy_with(
         }
     }
     let snap = if opts.dry_run { snap } else { Snapshot::load(&conn)? };
-    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m));
+    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m), &health_commands);
 
     let candidates: Vec<WaveCandidate> = snap
         .jobs
@@ -179,17 +188,27 @@ pub fn deploy_with(
                 report.blocked.push(job.clone());
                 continue;
             }
+            let active: Vec<String> = snap.active(&job).iter().map(|a| a.worker_ip.clone()).collect();
+            if let Err(e) = hooks.run(&job, Event::PreDeploy, &active, 1, &[]) {
+                out.message(&format!("deploy: job \"{job}\" failed: {e}"));
+                failed.insert(job.clone(), e.to_string());
+                wave.push(not_planned(&job, seq, "failed", &e.to_string()));
+                continue;
+            }
+            let kv_now = lock_kv(&kv);
             let plan_input = PlanInput {
                 conn: &conn,
                 snap: &snap,
-                kv: &kv,
+                kv: &kv_now,
                 key: key.as_ref(),
                 staging_root: &staging_root,
                 update_seq: new_seq,
                 force: opts.force,
                 sync_only: opts.sync_only,
             };
-            match plan_job(&plan_input, &job, seq) {
+            let planned = plan_job(&plan_input, &job, seq);
+            drop(kv_now);
+            match planned {
                 Ok(p) => wave.push(p),
                 Err(e) => {
                     failed.insert(job.clone(), e.to_string());
@@ -247,15 +266,20 @@ pub fn deploy_with(
                     remote: &remote,
                     snap: &snap,
                     kv: &kv,
+                    hooks: &hooks,
                     timeout_secs: timeout_for(&job),
                     sync_only: opts.sync_only,
                     gate: &gate,
                 }
                 .run(&p.plan)
+                .and_then(|()| {
+                    let active: Vec<String> = snap.active(&job).iter().map(|a| a.worker_ip.clone()).collect();
+                    hooks.run(&job, Event::PostDeploy, &active, 1, &[])
+                })
             };
             match result {
                 Ok(()) => {
-                    promote(&conn, &snap, &mut kv, &job)?;
+                    promote(&conn, &snap, &mut lock_kv(&kv), &job)?;
                     out.message(&format!("deploy: job \"{job}\" promoted"));
                     report.deployed.push(job.clone());
                 }
@@ -264,7 +288,7 @@ pub fn deploy_with(
                     failed.insert(job.clone(), e.to_string());
                 }
             }
-            kv.persist(&conn, now_unix())?;
+            lock_kv(&kv).persist(&conn, now_unix())?;
             planned_waves.push((seq, vec![p]));
         }
     }

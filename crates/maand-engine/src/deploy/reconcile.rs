@@ -3,13 +3,15 @@
 //! `logs/`), forget their hash rows, drop the bucket directory from workers that left the catalog,
 //! and clear the build-owned KV of jobs left without allocations.
 
+use super::hooks::DeployHooks;
 use super::plan::AllocationPlan;
 use super::planner::{allocation_plan, hash_namespace, plan_input};
-use super::remote::{Remote, Step};
 use super::snapshot::Snapshot;
 use super::stage::job_staging_dir;
 use crate::build::{allocation_ns, job_ns};
-use maand_core::manifest::RestartPolicy;
+use crate::jobcmd::{lock_kv, SharedKv};
+use crate::remote_steps::{Remote, Step};
+use maand_core::manifest::{Event, RestartPolicy};
 use maand_core::rollout::{planned_action, DeploySettings, PlannedAction};
 use maand_core::Result;
 use maand_remote::RemoteScript;
@@ -54,9 +56,11 @@ pub struct ReconcileInput<'a> {
     pub remote: &'a Remote<'a>,
     pub staging_root: &'a Path,
     pub timeout_for: &'a dyn Fn(&str) -> Option<u64>,
+    /// `after_allocation_stopped` runs after each stop.
+    pub hooks: &'a DeployHooks<'a, 'a>,
 }
 
-pub fn reconcile(input: &ReconcileInput<'_>, kv: &mut KvStore) -> Result<ReconcileOutcome> {
+pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileOutcome> {
     let snap = input.snap;
     let remote = input.remote;
     let mut outcome = ReconcileOutcome::default();
@@ -80,6 +84,17 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &mut KvStore) -> Result<Reconci
         match stop {
             Ok(()) => {
                 outcome.stopped_jobs.insert(job.clone());
+                let hook = input.hooks.run(
+                    &job,
+                    Event::AfterAllocationStopped,
+                    std::slice::from_ref(&a.worker_ip),
+                    1,
+                    &stopped_env(&a.worker_ip),
+                );
+                if let Err(e) = hook {
+                    outcome.failed.insert(job.clone(), format!("after_allocation_stopped on {}: {e}", a.worker_ip));
+                    continue;
+                }
             }
             Err(e) if !in_catalog => {
                 remote.out.message(&format!("deploy: removed worker {} unreachable, assuming dead: {e}", a.worker_ip));
@@ -131,8 +146,23 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &mut KvStore) -> Result<Reconci
             remote.out.message(&format!("deploy: removed worker {ip} unreachable, assuming dead: {e}"));
         }
     }
-    purge_jobs_without_allocations(snap, kv);
+    purge_jobs_without_allocations(snap, &mut lock_kv(kv));
     Ok(outcome)
+}
+
+/// The batch environment of `after_allocation_stopped` for one stopped allocation.
+fn stopped_env(ip: &str) -> Vec<(String, String)> {
+    [
+        ("DEPLOY_PHASE", "stop"),
+        ("BATCH_INDEX", "0"),
+        ("BATCH_COUNT", "1"),
+        ("BATCH_ALLOCATIONS", ip),
+        ("ROLLOUT_ORDER", ip),
+        ("ROLLOUT_ORDER_SOURCE", "default"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 /// Jobs whose allocations are all removed lose their build-owned KV. `vars/job/<job>` and

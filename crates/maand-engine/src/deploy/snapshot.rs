@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
     pub commands: Vec<CommandRow>,
     pub stopped: HashSet<String>,
+    /// SSH ports recorded per worker IP, including workers that left the catalog.
+    pub ssh_ports: std::collections::HashMap<String, u16>,
 }
 
 impl Snapshot {
@@ -40,6 +42,7 @@ impl Snapshot {
             ports,
             commands: catalog::load_job_commands(conn)?,
             stopped: catalog::stopped_allocations(conn)?,
+            ssh_ports: catalog::worker_ports(conn)?,
         })
     }
 
@@ -49,7 +52,7 @@ impl Snapshot {
 
     /// How to reach a worker (off-catalog workers use the default port).
     pub fn addr(&self, ip: &str) -> WorkerAddr {
-        self.worker(ip).map(worker_addr).unwrap_or_else(|| WorkerAddr::new(ip, None))
+        self.worker(ip).map(worker_addr).unwrap_or_else(|| WorkerAddr::new(ip, self.ssh_ports.get(ip).copied()))
     }
 
     /// Non-removed allocations of a job in catalog order.

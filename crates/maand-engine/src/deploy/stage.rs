@@ -59,7 +59,7 @@ pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
 
 /// Job files (directories first), except the CLI-side `_prometheus/` tree. Files are staged
 /// executable (as the Go maand does) so scripts shipped with a job can run.
-fn write_job_files(dir: &Path, files: &[JobFile]) -> Result<()> {
+pub(crate) fn write_job_files(dir: &Path, files: &[JobFile]) -> Result<()> {
     let shipped = |f: &&JobFile| f.path != "_prometheus" && !f.path.starts_with("_prometheus/");
     for f in files.iter().filter(shipped).filter(|f| f.isdir) {
         let p = dir.join(&f.path);
@@ -127,21 +127,26 @@ fn collect_templates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// `certs/<name>.crt` (0644), `certs/<name>.key` (0600) from the allocation's KV, plus `ca.crt`.
 fn write_certs(dir: &Path, input: &StageInput<'_>) -> Result<()> {
-    let certs = dir.join("certs");
-    fs::create_dir_all(&certs).map_err(|e| io(&certs, e))?;
-    let ns = allocation_ns(input.job, &input.alloc.worker_ip);
-    for key in input.kv.keys(&ns) {
+    write_cert_files(&dir.join("certs"), input.kv, input.job, &input.alloc.worker_ip)
+}
+
+/// The allocation's certificates from KV into `certs_dir` (created): `<name>.crt` (0644),
+/// `<name>.key` (0600), and the bucket CA as `ca.crt`. Shared with job-command staging.
+pub(crate) fn write_cert_files(certs: &Path, kv: &KvStore, job: &str, worker_ip: &str) -> Result<()> {
+    fs::create_dir_all(certs).map_err(|e| io(certs, e))?;
+    let ns = allocation_ns(job, worker_ip);
+    for key in kv.keys(&ns) {
         let Some(file) = key.strip_prefix("certs/") else { continue };
         if file.contains('/') || !(file.ends_with(".crt") || file.ends_with(".key")) {
             continue;
         }
-        let Some(pem) = input.kv.get(&ns, &key) else { continue };
+        let Some(pem) = kv.get(&ns, &key) else { continue };
         let p = certs.join(file);
         fs::write(&p, pem).map_err(|e| io(&p, e))?;
         let mode = if file.ends_with(".key") { 0o600 } else { 0o644 };
         fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(|e| io(&p, e))?;
     }
-    if let Some(ca) = input.kv.get("maand/worker", "certs/ca.crt") {
+    if let Some(ca) = kv.get("maand/worker", "certs/ca.crt") {
         let p = certs.join("ca.crt");
         fs::write(&p, ca).map_err(|e| io(&p, e))?;
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).map_err(|e| io(&p, e))?;

@@ -2,9 +2,9 @@
 //! of this wave, in parallel; on first contact a worker is checked for the tools maand needs and
 //! its bucket directory is created.
 
-use super::remote::{Remote, Step};
 use super::snapshot::Snapshot;
 use super::worker_files::write_worker_root;
+use crate::remote_steps::{Remote, Step};
 use crate::runlog::LogCtx;
 use maand_core::rollout::rsync_filter;
 use maand_core::{Error, ErrorKind, Result};

@@ -1,14 +1,21 @@
 //! `maand health_check` (spec §3.4, §9.1): the worker SSH-port gate, then every selected job's
-//! gate (up to 16 jobs at once), summarised per job for the terminal and `--json`.
+//! gate (up to 16 jobs at once) — manifest probes, then the job's `health_check` commands —
+//! summarised per job for the terminal and `--json`.
 
 use super::job::{gate_job, JobVerdict};
 use super::parallel::bounded_map;
 use super::targets::HealthCatalog;
-use super::{check_workers, ExtraCheck, NoExtraChecks};
+use super::{check_workers, BothChecks, ExtraCheck, NoExtraChecks};
 use crate::bucket::Bucket;
+use crate::jobcmd::{shared_kv, HealthCheckCommands, JobCommands};
+use crate::output::Reporter;
+use crate::runlog::RunLog;
 use crate::transport::ssh_executor;
+use maand_core::manifest::Event;
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::{Executor, Stream};
+use maand_store::catalog;
+use maand_store::kv::KvStore;
 use serde::Serialize;
 use std::path::Path;
 
@@ -83,9 +90,10 @@ pub fn health_check_command(
     }
 }
 
-/// The health check on an opened bucket with a given executor and extra checks. Returns the
-/// summary even when jobs failed (see `HealthSummary::failure`); an unknown `--jobs` name, an
-/// unreadable catalog or a failed worker gate is an error.
+/// The health check on an opened bucket with a given executor. Each job's `health_check`
+/// commands always run (after its probes); `extra` adds checks after them (tests pass fakes).
+/// Returns the summary even when jobs failed (see `HealthSummary::failure`); an unknown `--jobs`
+/// name, an unreadable catalog or a failed worker gate is an error.
 pub fn run_health_check(
     bucket: &Bucket,
     opts: &HealthCheckOptions,
@@ -93,9 +101,21 @@ pub fn run_health_check(
     extra: &dyn ExtraCheck,
     report: &(dyn Fn(&str) + Sync),
 ) -> Result<HealthSummary> {
-    let catalog = HealthCatalog::load(&bucket.connect()?)?;
+    let conn = bucket.connect()?;
+    let catalog = HealthCatalog::load(&conn)?;
     let jobs = catalog.select(&opts.jobs)?;
     check_workers(&catalog.workers, bucket.conf.ssh_port, opts.wait, report)?;
+    let has_commands = catalog::load_job_commands(&conn)?.iter().any(|c| c.executed_on == Event::HealthCheck.as_str());
+    let log = if has_commands {
+        RunLog::open(&bucket.paths, bucket.conf.log_format, "healthcheck", catalog::bucket_row(&conn)?.update_seq)?
+    } else {
+        RunLog::disabled()
+    };
+    let lines = ReportLines { report, verbose: opts.verbose };
+    let commands = JobCommands::start(bucket, &conn, shared_kv(KvStore::load(&conn)?), &lines, &log)?;
+    let own = HealthCheckCommands { commands: &commands };
+    let extra = BothChecks(&own, extra);
+    let extra = &extra;
     let output = |source: &str, stream: Stream, text: &str| {
         if opts.verbose {
             let sep = if stream == Stream::Stderr { '!' } else { '|' };
@@ -112,4 +132,23 @@ pub fn run_health_check(
         JobHealth { job: inputs.job.clone(), status, reason }
     });
     Ok(HealthSummary { workers: catalog.workers.len(), jobs })
+}
+
+/// Job-command output for `maand health_check`: shown with `--verbose`, messages always.
+struct ReportLines<'r> {
+    report: &'r (dyn Fn(&str) + Sync),
+    verbose: bool,
+}
+
+impl Reporter for ReportLines<'_> {
+    fn line(&self, source: &str, stream: Stream, text: &str) {
+        if self.verbose {
+            let sep = if stream == Stream::Stderr { '!' } else { '|' };
+            (self.report)(&format!("{source} {sep} {text}"));
+        }
+    }
+
+    fn message(&self, text: &str) {
+        (self.report)(text);
+    }
 }

@@ -17,7 +17,7 @@ pub use jobs::{
     delete_job, load_job_commands, load_job_files, load_job_names, load_job_ports, load_job_selectors, load_jobs,
     write_job, CertRow, CommandRow, JobFile, JobRow, JobWrite, PortRow,
 };
-pub use workers::{load_workers, write_workers, WorkerRow};
+pub use workers::{load_workers, worker_ports, write_workers, WorkerRow};
 
 use maand_core::{Error, ErrorKind};
 

@@ -85,7 +85,16 @@ pub fn write_workers(conn: &Connection, rows: &[WorkerRow]) -> Result<()> {
     let keep: std::collections::HashSet<&str> = rows.iter().map(|w| w.worker_ip.as_str()).collect();
     for old in &existing {
         if !keep.contains(old.worker_ip.as_str()) {
+            // A worker leaving the catalog keeps its SSH port row: deploy and gc still reach it
+            // to clean up.
             delete_worker(conn, old)?;
+            if let Some(port) = old.ssh_port {
+                conn.execute(
+                    "INSERT OR REPLACE INTO maand_worker_options(worker_ip, ssh_port) VALUES (?1,?2)",
+                    params![old.worker_ip, i64::from(port)],
+                )
+                .map_err(db_err("keep worker port"))?;
+            }
         }
     }
     for row in rows {
@@ -106,7 +115,7 @@ pub fn write_workers(conn: &Connection, rows: &[WorkerRow]) -> Result<()> {
         }
         if let Some(port) = row.ssh_port {
             conn.execute(
-                "INSERT INTO maand_worker_options(worker_ip, ssh_port) VALUES (?1,?2)",
+                "INSERT OR REPLACE INTO maand_worker_options(worker_ip, ssh_port) VALUES (?1,?2)",
                 params![row.worker_ip, i64::from(port)],
             )
             .map_err(db_err("write worker port"))?;
@@ -130,4 +139,21 @@ fn delete_worker(conn: &Connection, row: &WorkerRow) -> Result<()> {
     conn.execute("DELETE FROM maand_worker_options WHERE worker_ip = ?1", [&row.worker_ip])
         .map_err(db_err("delete worker port"))?;
     Ok(())
+}
+
+/// SSH ports recorded for workers, including workers that left the catalog.
+pub fn worker_ports(conn: &Connection) -> Result<HashMap<String, u16>> {
+    let mut stmt =
+        conn.prepare("SELECT worker_ip, ssh_port FROM maand_worker_options").map_err(db_err("read ports"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?)))
+        .map_err(db_err("read ports"))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (ip, port) = row.map_err(db_err("read ports"))?;
+        if let Some(p) = port.and_then(|p| u16::try_from(p).ok()) {
+            out.insert(ip, p);
+        }
+    }
+    Ok(out)
 }

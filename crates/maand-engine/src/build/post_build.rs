@@ -1,0 +1,34 @@
+//! The `post_build` job commands (spec §8.1, §6.1): after the catalog is committed, every job
+//! registering them runs them on its active allocations, one at a time, jobs in `deployment_seq`
+//! order, in a second transaction. Their KV writes are committed only when every command succeeded;
+//! the first failure fails the build (`job <j> command <c> failed: <ip>: …`).
+
+use crate::bucket::{now_unix, Bucket};
+use crate::jobcmd::{lock_kv, shared_kv, EventRun, JobCommands};
+use crate::output::Reporter;
+use crate::runlog::RunLog;
+use maand_core::manifest::Event;
+use maand_core::{Error, ErrorKind, Result};
+use maand_store::catalog;
+use maand_store::kv::KvStore;
+use rusqlite::Connection;
+
+pub fn run_post_build(bucket: &Bucket, conn: &mut Connection, out: &dyn Reporter) -> Result<()> {
+    let has_post_build = catalog::load_job_commands(conn)?.iter().any(|c| c.executed_on == Event::PostBuild.as_str());
+    if !has_post_build {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin post_build: {e}")))?;
+    let kv = shared_kv(KvStore::load(&tx)?);
+    let log = RunLog::open(&bucket.paths, bucket.conf.log_format, "build", catalog::bucket_row(&tx)?.update_seq)?;
+    {
+        let commands = JobCommands::start(bucket, &tx, kv.clone(), out, &log)?;
+        for job in commands.catalog().jobs_with(Event::PostBuild) {
+            let workers = commands.active_workers(&job);
+            let run = EventRun { job: &job, event: Event::PostBuild, workers: &workers, concurrency: 1, env: &[] };
+            commands.run_event(&run).map_err(|e| e.context("post_build"))?;
+        }
+    }
+    lock_kv(&kv).persist(&tx, now_unix())?;
+    tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit post_build: {e}")))
+}

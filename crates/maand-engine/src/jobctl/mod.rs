@@ -1,0 +1,267 @@
+//! `maand job start|stop|restart|status <jobs>` and `maand job run <jobs> --target T` (spec §3.5,
+//! internals §7.6): every catalog worker must be at the bucket's deploy state (worker.py), then
+//! the target runs on the selected jobs' active allocations — jobs in `deployment_seq` order (the
+//! jobs of one seq in parallel), each job in batches of `max_concurrent_upgrades` in rollout order,
+//! with an optional health gate after every batch. A job that registers `job_control` commands
+//! runs those instead (the [`JobControlHooks`] seam).
+
+mod hooks;
+mod plan;
+mod sync_check;
+mod target;
+
+pub use hooks::{JobControlHooks, MakefileTargets};
+pub use plan::{plan_waves, ControlCatalog, JobTask};
+pub use sync_check::{check_workers_in_sync, sync_check_script, SyncMismatch};
+pub use target::{validate_target, BUILT_IN_TARGETS};
+
+use crate::bucket::Bucket;
+use crate::health::{check_job, parse_health_spec, ExtraCheck, HealthTarget, NoExtraChecks, ProbeAllocation};
+use crate::output::Reporter;
+use crate::remote_steps::{Remote, Step};
+use crate::runlog::RunLog;
+use crate::transport::{ssh_executor, worker_addr};
+use maand_core::{Error, ErrorKind, Result};
+use maand_remote::{Executor, WorkerAddr};
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobControlOptions {
+    /// The jobs (the comma-separated `<job>` argument).
+    pub jobs: Vec<String>,
+    /// `start`, `stop`, `restart`, `status` or a custom Makefile target (validated).
+    pub target: String,
+    /// `--allocations`: only these worker IPs (empty: every active allocation).
+    pub allocations: Vec<String>,
+    /// `--health_check`: the job's health gate (wait mode) after every batch. Not run after
+    /// `stop` or `status`, where a healthy service is not the expected outcome.
+    pub health_check: bool,
+}
+
+/// How one job's part of the run went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRun {
+    pub job: String,
+    pub deployment_seq: i64,
+    /// `makefile` (runner.py batches) or `job_control` (the job's commands).
+    pub via: &'static str,
+    /// The batches that ran, in order (the last one may have failed).
+    pub batches: Vec<Vec<String>>,
+    /// Why nothing ran on this job (no selected allocation, an earlier seq failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    /// `job <j> target <t> failed: …`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobControlReport {
+    pub target: String,
+    /// In run order (deployment_seq, then job name).
+    pub jobs: Vec<JobRun>,
+}
+
+impl JobControlReport {
+    /// The failed jobs' errors (one per line), or None when every job succeeded.
+    pub fn failure(&self) -> Option<Error> {
+        let lines: Vec<&str> = self.jobs.iter().filter_map(|j| j.error.as_deref()).collect();
+        (!lines.is_empty()).then(|| Error::new(ErrorKind::RunCommand, lines.join("\n")))
+    }
+}
+
+/// Everything a run talks to. `hooks` and `health` are where the job-commands pipeline plugs in
+/// `job_control` and `health_check` commands.
+pub struct JobControlContext<'a> {
+    pub bucket: &'a Bucket,
+    pub executor: &'a dyn Executor,
+    pub out: &'a dyn Reporter,
+    pub hooks: &'a dyn JobControlHooks,
+    pub health: &'a dyn ExtraCheck,
+}
+
+/// `maand job <target>` in the bucket at `root`, under the bucket lock, over SSH, with Makefile
+/// targets only. A failed job is in the report (`JobControlReport::failure`); a bad target, an
+/// unknown job or worker, or a worker out of sync is an error before anything runs.
+pub fn job_control(root: &Path, opts: &JobControlOptions, out: &dyn Reporter) -> Result<JobControlReport> {
+    validate_target(&opts.target)?;
+    let bucket = Bucket::open_locked(root, "job")?;
+    let executor = ssh_executor(&bucket);
+    let ctx = JobControlContext {
+        bucket: &bucket,
+        executor: &executor,
+        out,
+        hooks: &MakefileTargets,
+        health: &NoExtraChecks,
+    };
+    let report = job_control_with(&ctx, opts);
+    executor.close();
+    report
+}
+
+/// `maand job <target>` on an opened (locked) bucket.
+pub fn job_control_with(ctx: &JobControlContext<'_>, opts: &JobControlOptions) -> Result<JobControlReport> {
+    let target = validate_target(&opts.target)?;
+    let cat = ControlCatalog::load(&ctx.bucket.connect()?)?;
+    let waves = plan_waves(&cat, &opts.jobs, &opts.allocations)?;
+    let log = RunLog::open(&ctx.bucket.paths, ctx.bucket.conf.log_format, "job", cat.update_seq)?;
+    let remote = Remote { executor: ctx.executor, out: ctx.out, log: &log, bucket_id: &cat.bucket_id };
+    check_workers_in_sync(&remote, &cat.workers, cat.update_seq, ctx.bucket.conf.parallel)?;
+
+    let runner = JobRunner { ctx, cat: &cat, remote: &remote, target: &target, opts };
+    let mut report = JobControlReport { target: target.clone(), jobs: Vec::new() };
+    let mut failed_seq: Option<i64> = None;
+    for (seq, tasks) in waves {
+        if let Some(failed) = failed_seq {
+            for t in tasks {
+                ctx.out.message(&format!("job: skip {} (deployment_seq {failed} failed)", t.job));
+                report.jobs.push(t.not_run(format!("a job of deployment_seq {failed} failed")));
+            }
+            continue;
+        }
+        let runs: Vec<JobRun> = std::thread::scope(|s| {
+            let handles: Vec<_> = tasks.iter().map(|t| s.spawn(|| runner.run(t))).collect();
+            handles
+                .into_iter()
+                .zip(&tasks)
+                .map(|(h, t)| h.join().unwrap_or_else(|_| t.failed("job control thread panicked".into())))
+                .collect()
+        });
+        if runs.iter().any(|r| r.error.is_some()) {
+            failed_seq = Some(seq);
+        }
+        report.jobs.extend(runs);
+    }
+    Ok(report)
+}
+
+impl JobTask {
+    fn run_record(&self, via: &'static str) -> JobRun {
+        JobRun {
+            job: self.job.clone(),
+            deployment_seq: self.deployment_seq,
+            via,
+            batches: Vec::new(),
+            skipped: None,
+            error: None,
+        }
+    }
+
+    fn not_run(&self, why: String) -> JobRun {
+        JobRun { skipped: Some(why), ..self.run_record("makefile") }
+    }
+
+    fn failed(&self, error: String) -> JobRun {
+        JobRun { error: Some(error), ..self.run_record("makefile") }
+    }
+}
+
+/// Runs one job's part.
+struct JobRunner<'a> {
+    ctx: &'a JobControlContext<'a>,
+    cat: &'a ControlCatalog,
+    remote: &'a Remote<'a>,
+    target: &'a str,
+    opts: &'a JobControlOptions,
+}
+
+impl JobRunner<'_> {
+    fn run(&self, task: &JobTask) -> JobRun {
+        let out = self.ctx.out;
+        let job = task.job.as_str();
+        for w in &task.warnings {
+            out.message(w);
+        }
+        if task.workers.is_empty() {
+            let why = "no active allocation selected".to_string();
+            out.message(&format!("job: skip {job} ({why})"));
+            return task.not_run(why);
+        }
+        let fail = |run: JobRun, e: String| JobRun {
+            error: Some(format!("job {job} target {} failed: {e}", self.target)),
+            ..run
+        };
+        if self.ctx.hooks.has_job_control(job) {
+            let mut run = task.run_record("job_control");
+            out.message(&format!("job: {} {job} via job_control on {}", self.target, task.workers.join(", ")));
+            run.batches.push(task.workers.clone());
+            if let Err(e) = self.ctx.hooks.run_job_control(job, self.target, &task.workers) {
+                return fail(run, e.to_string());
+            }
+            return match self.gate(job) {
+                Ok(()) => run,
+                Err(e) => fail(run, e.to_string()),
+            };
+        }
+        let mut run = task.run_record("makefile");
+        let batches = task.batches();
+        let count = batches.len();
+        for (i, batch) in batches.into_iter().enumerate() {
+            out.message(&format!("job: {} {job} batch {}/{count} on {}", self.target, i + 1, batch.join(", ")));
+            run.batches.push(batch.clone());
+            if let Err(e) = self.run_batch(job, &batch) {
+                return fail(run, e);
+            }
+            if let Err(e) = self.gate(job) {
+                return fail(run, e.to_string());
+            }
+        }
+        run
+    }
+
+    fn run_batch(&self, job: &str, batch: &[String]) -> std::result::Result<(), String> {
+        let timeout_secs =
+            self.cat.jobs.get(job).and_then(|j| j.remote_timeout_seconds).and_then(|t| u64::try_from(t).ok());
+        let steps: Vec<Step<'_>> = batch
+            .iter()
+            .map(|ip| Step {
+                job: Some(job),
+                phase: "job_control",
+                action: self.target,
+                worker: self.addr(ip),
+                script: self.remote.runner_script(self.target, job, &[]),
+                timeout_secs,
+            })
+            .collect();
+        let errors: Vec<String> =
+            self.remote.run_all(&steps).into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// The job's health gate in wait mode when `--health_check` asks for it (not after stop/status).
+    fn gate(&self, job: &str) -> Result<()> {
+        if !self.opts.health_check || matches!(self.target, "stop" | "status") {
+            return Ok(());
+        }
+        let spec = match self.cat.jobs.get(job).and_then(|j| j.health_check.as_deref()) {
+            Some(json) => Some(parse_health_spec(json)?),
+            None => None,
+        };
+        let allocations: Vec<ProbeAllocation> =
+            self.cat.active(job).iter().map(|ip| ProbeAllocation { worker: self.addr(ip) }).collect();
+        let ports = self.cat.ports.get(job).cloned().unwrap_or_default();
+        let target = HealthTarget {
+            job,
+            spec: spec.as_ref(),
+            allocations: &allocations,
+            ports: &ports,
+            use_sudo: self.ctx.bucket.conf.use_sudo,
+        };
+        let report = |m: &str| self.ctx.out.message(m);
+        check_job(&target, self.ctx.executor, self.ctx.health, true, &report).map(|_| ())
+    }
+
+    fn addr(&self, ip: &str) -> WorkerAddr {
+        self.cat
+            .workers
+            .iter()
+            .find(|w| w.worker_ip == ip)
+            .map(worker_addr)
+            .unwrap_or_else(|| WorkerAddr::new(ip, None))
+    }
+}
