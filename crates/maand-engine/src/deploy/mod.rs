@@ -184,10 +184,12 @@ pub fn deploy_with(
                 continue;
             }
             if blocked.contains(&job) {
+                out.job_status(&job, "blocked (an upstream job failed)");
                 wave.push(not_planned(&job, seq, "blocked", "an upstream job failed in this deploy"));
                 report.blocked.push(job.clone());
                 continue;
             }
+            out.job_status(&job, "staging");
             let active: Vec<String> = snap.active(&job).iter().map(|a| a.worker_ip.clone()).collect();
             if let Err(e) = hooks.run(&job, Event::PreDeploy, &active, 1, &[]) {
                 out.message(&format!("deploy: job \"{job}\" failed: {e}"));
@@ -228,6 +230,7 @@ pub fn deploy_with(
                 to_roll.push(p);
             } else {
                 if p.plan.decision == "skip" {
+                    out.job_status(&p.plan.job, "skipped (already promoted)");
                     out.message(&format!("deploy: skip job \"{}\" (already promoted on all allocations)", p.plan.job));
                     log.event(&LogEvent {
                         event: "deploy_skip".into(),
@@ -250,6 +253,9 @@ pub fn deploy_with(
             continue;
         }
         let names: Vec<String> = to_roll.iter().map(|p| p.plan.job.clone()).collect();
+        for job in &names {
+            out.job_status(job, "syncing files");
+        }
         let synced = syncer.sync_jobs(&names)?;
         synced_any |= synced.values().any(Result::is_ok);
         for p in to_roll {
@@ -280,10 +286,12 @@ pub fn deploy_with(
             match result {
                 Ok(()) => {
                     promote(&conn, &snap, &mut lock_kv(&kv), &job)?;
+                    out.job_status(&job, "promoted");
                     out.message(&format!("deploy: job \"{job}\" promoted"));
                     report.deployed.push(job.clone());
                 }
                 Err(e) => {
+                    out.job_status(&job, "failed");
                     out.message(&format!("deploy: job \"{job}\" failed: {e}"));
                     failed.insert(job.clone(), e.to_string());
                 }

@@ -72,6 +72,7 @@ impl JobRollout<'_> {
         if !new.is_empty() {
             self.phase(plan, "start", Phase::New, &new, starts)
                 .map_err(|e| e.context(format!("job {job}: start new allocations")))?;
+            self.remote.out.job_status(job, "health gate");
             (self.gate)(job)?;
         }
         for (target, pred) in [
@@ -119,6 +120,8 @@ impl JobRollout<'_> {
         let order = self.ordered(&plan.job, ips);
         let all = batches(&order.order, size);
         for (index, batch) in all.iter().enumerate() {
+            let status = format!("{target} batch {}/{} on {}", index + 1, all.len(), batch.join(", "));
+            self.remote.out.job_status(&plan.job, &status);
             self.run_batch(plan, target, batch)?;
             let env = [
                 ("BATCH_ALLOCATIONS", batch.join(",")),
@@ -132,6 +135,7 @@ impl JobRollout<'_> {
             .map(|(k, v)| (k.to_string(), v));
             self.hooks.run(&plan.job, Event::AfterAllocationStarted, batch, batch.len(), &env)?;
             if let Phase::Update = phase {
+                self.remote.out.job_status(&plan.job, "health gate");
                 (self.gate)(&plan.job)?;
             }
         }
