@@ -37,3 +37,14 @@ pub fn shared_kv(kv: KvStore) -> SharedKv {
 pub fn lock_kv(kv: &SharedKv) -> MutexGuard<'_, KvStore> {
     kv.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Commit what the session changed in one transaction on `conn` (`what` names the run in errors).
+/// Returns the rows written.
+pub fn persist_kv(conn: &rusqlite::Connection, kv: &SharedKv, what: &str) -> maand_core::Result<usize> {
+    let db_err =
+        |e: rusqlite::Error| maand_core::Error::new(maand_core::ErrorKind::Database, format!("commit {what} kv: {e}"));
+    let tx = conn.unchecked_transaction().map_err(db_err)?;
+    let written = lock_kv(kv).persist(&tx, crate::bucket::now_unix())?;
+    tx.commit().map_err(db_err)?;
+    Ok(written)
+}
