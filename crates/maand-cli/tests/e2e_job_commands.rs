@@ -344,6 +344,44 @@ fn vault_bootstrap_secret_is_encrypted_shared_in_the_deploy_and_survives_a_later
     assert!(out.stderr.contains(&format!("vault@{} | unsealed {}", c.ip(1), c.ip(1))), "{}", out.stderr);
 }
 
+/// An `after_allocation_started` command that kills the maand running it (SIGKILL, no cleanup) on
+/// the followers while `<bucket>/crash` exists: maand dies in the middle of the deploy.
+const KILL_MAAND: &str = r#"
+import os, time
+import maand
+
+if os.path.exists(os.path.join(maand.find_bucket_root(), "crash")) and maand.allocation_index() != "0":
+    pid = os.getppid()
+    while pid > 1 and open("/proc/%d/comm" % pid).read().strip() != "maand":
+        pid = int(open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[1])
+    os.kill(pid, 9)
+    time.sleep(5)
+"#;
+
+#[test]
+fn bootstrap_secrets_are_checkpointed_before_maand_dies_mid_deploy() {
+    let c = cluster(2);
+    vault_job(&c);
+    let manifest_path = "workspace/jobs/vault/manifest.json";
+    let mut manifest: Value = serde_json::from_str(&c.bucket.read(manifest_path)).unwrap();
+    manifest["commands"]["command_z_crash"] = json!({"executed_on": ["after_allocation_started"]});
+    c.bucket.write(manifest_path, &manifest.to_string());
+    c.bucket.write("workspace/jobs/vault/_modules/command_z_crash.py", KILL_MAAND);
+    c.bucket.write("crash", "");
+    let out = c.deploy(&["-b"]);
+    assert_ne!(out.code, 0, "maand was killed:\n{}", out.stderr);
+    assert_eq!(calls(&c, 1), ["join", "unsealed"], "maand died after the second batch's node_up");
+
+    let state: Value = serde_json::from_str(&c.worker_file(0, "jobs/vault/data/state.json").unwrap()).unwrap();
+    let key3 = state["keys"][2].as_str().unwrap();
+    let shown = c.bucket.maand(&["cat", "kv", "get", "secrets/job/vault", "unseal_key_3", "--reveal"]).ok();
+    assert!(shown.stdout.contains(key3), "{}", shown.stdout);
+
+    std::fs::remove_file(c.bucket.path("crash")).unwrap();
+    c.deploy(&[]).ok();
+    assert_eq!(calls(&c, 0), ["init", "unsealed"], "the leader was not initialised twice");
+}
+
 #[test]
 fn pre_deploy_puts_the_leader_last_also_when_only_some_allocations_changed() {
     let c = cluster(3);
@@ -435,9 +473,11 @@ if maand.allocation_index() == "0":
 deadline = time.time() + 20
 while not os.path.exists(held) and time.time() < deadline:
     time.sleep(0.05)
+if not os.path.exists(held):
+    sys.exit("allocation 0 never took the semaphore")
 t0 = time.time()
 r = maand.acquire_semaphore("lock", timeout_seconds=20)
-out("after-death", {"status": r.status_code, "waited": time.time() - t0})
+out("after-death", {"status": r.status_code, "waited": time.time() - t0, "acquired_at": time.time()})
 maand.release_semaphore("lock")
 "#;
 
@@ -465,6 +505,8 @@ fn a_capacity_one_semaphore_serialises_allocations_and_a_dead_holder_does_not_bl
     out.fails_with(&reason);
     let after = reported(&c, "after-death");
     assert_eq!(after["status"], 200, "{after}");
+    let held_at = reported(&c, "held")["at"].as_f64().unwrap();
+    assert!(after["acquired_at"].as_f64().unwrap() >= held_at + 1.0, "granted only after the holder died: {after}");
     assert!(after["waited"].as_f64().unwrap() < 10.0, "the dead holder's semaphore was not released: {after}");
 }
 
