@@ -630,11 +630,14 @@ fn post_build_failure_fails_the_build_and_cli_commands_run_on_every_registering_
         "x",
         &[("command_ensure_secrets", &["post_build"], ENSURE_SECRETS), ("command_service", &["cli"], SERVICE)],
     );
-    command_job(&c, "y", &[("command_service", &["cli"], SERVICE)]);
+    let check = "if os.path.exists(os.path.join(maand.find_bucket_root(), 'fail_post_build')): sys.exit(4)";
+    command_job(&c, "y", &[("command_check", &["post_build"], check), ("command_service", &["cli"], SERVICE)]);
     command_job(&c, "z", &[("command_other", &["cli"], "out('other', {})")]);
     c.bucket.write("fail_post_build", "");
     let out = c.bucket.build().fails_with(&format!("job x command command_ensure_secrets failed: {}", c.ip(1)));
     assert!(out.stderr.contains("cannot reach the secret store"), "the script's error is shown:\n{}", out.stderr);
+    let y_failed = format!("job y command command_check failed: {}: command execution failed (exit 4)", c.ip(0));
+    assert!(out.stderr.contains(&y_failed), "every post_build failure is reported:\n{}", out.stderr);
     assert_eq!(c.bucket.cat(&["jobs"]).len(), 3, "the catalog itself was committed");
     assert_eq!(c.bucket.kv("secrets/job/x", "password"), None, "post_build KV is committed only on success");
 
