@@ -22,7 +22,9 @@ pub use helpers::{write_helpers, MAAND_JS, MAAND_PY, MAAND_TS};
 pub use interpreter::{interpreter_for, Interpreter};
 pub use runner::{EventRun, JobCommands, COMMAND_TIMEOUT};
 
+use maand_core::{Error, ErrorKind, Result};
 use maand_store::kv::KvStore;
+use rusqlite::Connection;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The KV session of a run, shared with the runtime API's request threads: what a command writes
@@ -40,9 +42,8 @@ pub fn lock_kv(kv: &SharedKv) -> MutexGuard<'_, KvStore> {
 
 /// Commit what the session changed in one transaction on `conn` (`what` names the run in errors).
 /// Returns the rows written.
-pub fn persist_kv(conn: &rusqlite::Connection, kv: &SharedKv, what: &str) -> maand_core::Result<usize> {
-    let db_err =
-        |e: rusqlite::Error| maand_core::Error::new(maand_core::ErrorKind::Database, format!("commit {what} kv: {e}"));
+pub fn persist_kv(conn: &Connection, kv: &SharedKv, what: &str) -> Result<usize> {
+    let db_err = |e: rusqlite::Error| Error::new(ErrorKind::Database, format!("commit {what} kv: {e}"));
     let tx = conn.unchecked_transaction().map_err(db_err)?;
     let written = lock_kv(kv).persist(&tx, crate::bucket::now_unix())?;
     tx.commit().map_err(db_err)?;
