@@ -1,7 +1,8 @@
 //! The `post_build` job commands (spec §8.1, §6.1): after the catalog is committed, every job
 //! registering them runs them on its active allocations, one at a time, jobs in `deployment_seq`
-//! order, in a second transaction. Their KV writes are committed only when every command succeeded;
-//! the first failure fails the build (`job <j> command <c> failed: <ip>: …`).
+//! order, in a second transaction. Their KV writes are committed only when every command succeeded.
+//! Every command runs even after one failed; the build fails with all of their failures
+//! (`job <j> command <c> failed: <ip>: …`, one per line).
 
 use crate::bucket::{now_unix, Bucket};
 use crate::jobcmd::{lock_kv, shared_kv, EventRun, JobCommands};
@@ -23,10 +24,18 @@ pub fn run_post_build(bucket: &Bucket, conn: &mut Connection, out: &dyn Reporter
     let log = RunLog::open(&bucket.paths, bucket.conf.log_format, "build", catalog::bucket_row(&tx)?.update_seq)?;
     {
         let commands = JobCommands::start(bucket, &tx, kv.clone(), out, &log)?;
+        let mut failures = Vec::new();
         for job in commands.catalog().jobs_with(Event::PostBuild) {
             let workers = commands.active_workers(&job);
             let run = EventRun { job: &job, event: Event::PostBuild, workers: &workers, concurrency: 1, env: &[] };
-            commands.run_event(&run).map_err(|e| e.context("post_build"))?;
+            for command in commands.commands(&job, Event::PostBuild) {
+                if let Err(e) = commands.run_command(&run, &command) {
+                    failures.push(e.detail);
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(Error::new(ErrorKind::JobCommandFailed, failures.join("\n")).context("post_build"));
         }
     }
     lock_kv(&kv).persist(&tx, now_unix())?;

@@ -2,8 +2,7 @@
 //! allocations, followed by a KV checkpoint — what the hooks wrote is committed at once, so a
 //! cluster's bootstrap secrets survive a failure later in the deploy. Dry-runs never persist.
 
-use crate::bucket::now_unix;
-use crate::jobcmd::{lock_kv, EventRun, JobCommands};
+use crate::jobcmd::{persist_kv, EventRun, JobCommands};
 use maand_core::manifest::Event;
 use maand_core::Result;
 use rusqlite::Connection;
@@ -35,7 +34,7 @@ impl DeployHooks<'_, '_> {
         }
         let result = self.commands.run_event(&EventRun { job, event, workers, concurrency, env });
         if self.checkpoint {
-            lock_kv(self.commands.kv()).persist(self.conn, now_unix())?;
+            persist_kv(self.conn, self.commands.kv(), "deploy")?;
         }
         result
     }

@@ -22,7 +22,9 @@ pub use helpers::{write_helpers, MAAND_JS, MAAND_PY, MAAND_TS};
 pub use interpreter::{interpreter_for, Interpreter};
 pub use runner::{EventRun, JobCommands, COMMAND_TIMEOUT};
 
+use maand_core::{Error, ErrorKind, Result};
 use maand_store::kv::KvStore;
+use rusqlite::Connection;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The KV session of a run, shared with the runtime API's request threads: what a command writes
@@ -36,4 +38,14 @@ pub fn shared_kv(kv: KvStore) -> SharedKv {
 /// Lock the session (a panicked holder does not make the KV unusable).
 pub fn lock_kv(kv: &SharedKv) -> MutexGuard<'_, KvStore> {
     kv.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Commit what the session changed in one transaction on `conn` (`what` names the run in errors).
+/// Returns the rows written.
+pub fn persist_kv(conn: &Connection, kv: &SharedKv, what: &str) -> Result<usize> {
+    let db_err = |e: rusqlite::Error| Error::new(ErrorKind::Database, format!("commit {what} kv: {e}"));
+    let tx = conn.unchecked_transaction().map_err(db_err)?;
+    let written = lock_kv(kv).persist(&tx, crate::bucket::now_unix())?;
+    tx.commit().map_err(db_err)?;
+    Ok(written)
 }

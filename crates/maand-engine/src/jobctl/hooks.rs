@@ -1,6 +1,6 @@
 //! The seam where a job's `job_control` commands replace its Makefile target (spec §3.5, §12.2):
-//! the job-commands pipeline implements [`JobControlHooks`]; [`MakefileTargets`] (no hooks) runs
-//! every job's target through runner.py.
+//! the job-commands pipeline (`crate::jobcmd::JobCommands`) implements [`JobControlHooks`]; a
+//! job without `job_control` commands runs its target through runner.py.
 
 use maand_core::Result;
 
@@ -14,17 +14,4 @@ pub trait JobControlHooks: Sync {
     /// active allocations, in rollout order). Called once per job; the health gate (with
     /// `--health_check`) runs after it returns Ok.
     fn run_job_control(&self, job: &str, target: &str, workers: &[String]) -> Result<()>;
-}
-
-/// No job commands: every job runs its Makefile target.
-pub struct MakefileTargets;
-
-impl JobControlHooks for MakefileTargets {
-    fn has_job_control(&self, _job: &str) -> bool {
-        false
-    }
-
-    fn run_job_control(&self, _job: &str, _target: &str, _workers: &[String]) -> Result<()> {
-        Ok(())
-    }
 }

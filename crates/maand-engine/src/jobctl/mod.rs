@@ -3,26 +3,30 @@
 //! the target runs on the selected jobs' active allocations — jobs in `deployment_seq` order (the
 //! jobs of one seq in parallel), each job in batches of `max_concurrent_upgrades` in rollout order,
 //! with an optional health gate after every batch. A job that registers `job_control` commands
-//! runs those instead (the [`JobControlHooks`] seam).
+//! runs those instead (the [`JobControlHooks`] seam), its `health_check` commands join its health
+//! gates, and what the commands wrote to the KV is committed at the end (DESIGN §3.10).
 
 mod hooks;
 mod plan;
 mod sync_check;
 mod target;
 
-pub use hooks::{JobControlHooks, MakefileTargets};
+pub use hooks::JobControlHooks;
 pub use plan::{plan_waves, ControlCatalog, JobTask};
 pub use sync_check::{check_workers_in_sync, sync_check_script, SyncMismatch};
 pub use target::{validate_target, BUILT_IN_TARGETS};
 
 use crate::bucket::Bucket;
-use crate::health::{check_job, parse_health_spec, ExtraCheck, HealthTarget, NoExtraChecks, ProbeAllocation};
+use crate::health::{check_job, parse_health_spec, ExtraCheck, HealthTarget, ProbeAllocation};
+use crate::jobcmd::{persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
 use crate::remote_steps::{Remote, Step};
 use crate::runlog::RunLog;
 use crate::transport::{ssh_executor, worker_addr};
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::{Executor, WorkerAddr};
+use maand_store::catalog;
+use maand_store::kv::KvStore;
 use serde::Serialize;
 use std::path::Path;
 
@@ -77,26 +81,43 @@ pub struct JobControlContext<'a> {
     pub bucket: &'a Bucket,
     pub executor: &'a dyn Executor,
     pub out: &'a dyn Reporter,
+    pub log: &'a RunLog,
     pub hooks: &'a dyn JobControlHooks,
     pub health: &'a dyn ExtraCheck,
 }
 
-/// `maand job <target>` in the bucket at `root`, under the bucket lock, over SSH, with Makefile
-/// targets only. A failed job is in the report (`JobControlReport::failure`); a bad target, an
-/// unknown job or worker, or a worker out of sync is an error before anything runs.
+/// `maand job <target>` in the bucket at `root`, under the bucket lock, over SSH: Makefile
+/// targets, or the job's `job_control` commands (with `health_check` commands in its gates). The
+/// KV the commands wrote is committed at the end, also when a job failed. A failed job is in the
+/// report (`JobControlReport::failure`); a bad target, an unknown job or worker, or a worker out
+/// of sync is an error before anything runs.
 pub fn job_control(root: &Path, opts: &JobControlOptions, out: &dyn Reporter) -> Result<JobControlReport> {
     validate_target(&opts.target)?;
     let bucket = Bucket::open_locked(root, "job")?;
     let executor = ssh_executor(&bucket);
-    let ctx = JobControlContext {
-        bucket: &bucket,
-        executor: &executor,
-        out,
-        hooks: &MakefileTargets,
-        health: &NoExtraChecks,
-    };
-    let report = job_control_with(&ctx, opts);
+    let report = job_control_with_commands(&bucket, &executor, opts, out);
     executor.close();
+    report
+}
+
+/// `maand job <target>` on an opened (locked) bucket through `executor`, with the bucket's job
+/// commands and a KV commit at the end.
+pub fn job_control_with_commands(
+    bucket: &Bucket,
+    executor: &dyn Executor,
+    opts: &JobControlOptions,
+    out: &dyn Reporter,
+) -> Result<JobControlReport> {
+    let conn = bucket.connect()?;
+    let log = RunLog::open(&bucket.paths, bucket.conf.log_format, "job", catalog::bucket_row(&conn)?.update_seq)?;
+    let kv = shared_kv(KvStore::load(&conn)?);
+    let report = {
+        let commands = JobCommands::start(bucket, &conn, kv.clone(), out, &log)?;
+        let health = HealthCheckCommands { commands: &commands };
+        let ctx = JobControlContext { bucket, executor, out, log: &log, hooks: &commands, health: &health };
+        job_control_with(&ctx, opts)
+    };
+    persist_kv(&conn, &kv, "job")?;
     report
 }
 
@@ -105,8 +126,7 @@ pub fn job_control_with(ctx: &JobControlContext<'_>, opts: &JobControlOptions) -
     let target = validate_target(&opts.target)?;
     let cat = ControlCatalog::load(&ctx.bucket.connect()?)?;
     let waves = plan_waves(&cat, &opts.jobs, &opts.allocations)?;
-    let log = RunLog::open(&ctx.bucket.paths, ctx.bucket.conf.log_format, "job", cat.update_seq)?;
-    let remote = Remote { executor: ctx.executor, out: ctx.out, log: &log, bucket_id: &cat.bucket_id };
+    let remote = Remote { executor: ctx.executor, out: ctx.out, log: ctx.log, bucket_id: &cat.bucket_id };
     check_workers_in_sync(&remote, &cat.workers, cat.update_seq, ctx.bucket.conf.parallel)?;
 
     let runner = JobRunner { ctx, cat: &cat, remote: &remote, target: &target, opts };
