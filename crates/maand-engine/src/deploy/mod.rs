@@ -23,7 +23,7 @@ pub use worker_files::{RUNNER_PY, WORKER_PY};
 
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, build_in_with, BuildOptions};
-use crate::jobcmd::{lock_kv, shared_kv, HealthCheckCommands, JobCommands};
+use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
 use crate::runlog::{LogCtx, LogEvent, RunLog};
@@ -135,7 +135,7 @@ pub fn deploy_with(
             },
             &kv,
         )?;
-        lock_kv(&kv).persist(&conn, now_unix())?;
+        persist_kv(&conn, &kv, "deploy")?;
         failed.extend(outcome.failed);
         for job in &outcome.stopped_jobs {
             if !snap.active(job).is_empty() && !failed.contains_key(job) {
@@ -296,7 +296,7 @@ pub fn deploy_with(
                     failed.insert(job.clone(), e.to_string());
                 }
             }
-            lock_kv(&kv).persist(&conn, now_unix())?;
+            persist_kv(&conn, &kv, "deploy")?;
             planned_waves.push((seq, vec![p]));
         }
     }
