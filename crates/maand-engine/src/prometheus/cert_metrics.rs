@@ -43,7 +43,8 @@ fn push(bucket: &Bucket) -> Result<Option<String>, String> {
     let live = LiveCatalog::load(&conn).map_err(|e| e.to_string())?;
     let Some(job) = live.server_job() else { return Ok(None) };
     let allocations = maand_store::catalog::load_allocations(&conn).map_err(|e| e.to_string())?;
-    let Some(alloc) = allocations.iter().find(|a| a.job == job && !a.removed) else { return Ok(None) };
+    // The first running allocation (a disabled one has been stopped: nothing would listen).
+    let Some(alloc) = allocations.iter().find(|a| a.job == job && a.is_active()) else { return Ok(None) };
     let port = live.port(job, HTTP_PORT).ok_or_else(|| format!("job {job} declares no port {HTTP_PORT}"))?;
     let kv = KvStore::load(&conn).map_err(|e| e.to_string())?;
     let auth = basic_auth(bucket, &kv, job)?;
