@@ -83,6 +83,10 @@ fn write_jobs(c: &Cluster) {
     b.write("workspace/jobs/app/_prometheus/scrape.yaml", APP_SCRAPE);
     b.write("workspace/jobs/app/_prometheus/alerts/app.yaml", APP_ALERTS);
     b.write("workspace/jobs/app/_prometheus/runbooks/app-down.md", APP_RUNBOOK);
+    // A console page Prometheus renders itself, and one kept out of the index.
+    b.write("workspace/jobs/app/_prometheus/dashboards/app.html", "<p>{{ \"rendered by prometheus\" }}</p>\n");
+    b.write("workspace/jobs/app/_prometheus/dashboards/detail.html", "<p>detail</p>\n");
+    b.write("workspace/jobs/app/_prometheus/dashboards/.dashboardignore", "detail.html\n");
 }
 
 /// Give sandbox worker i the labels `labels[i]` in workers.json.
@@ -184,6 +188,12 @@ fn real_prometheus_scrapes_alerts_runbooks_and_cert_metrics() {
     let (status, index) = get(&format!("{base}/consoles/runbooks/index.html")).unwrap();
     assert_eq!(status, 200);
     assert!(index.contains("app/app-down.html"), "{index}");
+
+    // Dashboards are copied for Prometheus to render, with an index of the listed ones.
+    let (status, dashboard) = get(&format!("{base}/consoles/dashboards/app/app.html")).unwrap();
+    assert_eq!((status, dashboard.trim()), (200, "<p>rendered by prometheus</p>"));
+    let (_, index) = get(&format!("{base}/consoles/dashboards/index.html")).unwrap();
+    assert!(index.contains("app/app.html") && !index.contains("detail.html"), "{index}");
 
     // The remote-written certificate metrics can be queried: the CA and both app leaves.
     let series = wait_for("maand_cert_not_after_seconds", Duration::from_secs(10), || {
