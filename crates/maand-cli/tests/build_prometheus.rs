@@ -170,3 +170,25 @@ fn cat_prometheus_lists_gets_and_expands() {
     assert!(text.stdout.contains(&format!("- 10.0.0.2:{p}")), "{}", text.stdout);
     b.maand(&["cat", "prometheus", "--jobs", "nope"]).fails_with("invalid input, jobs [nope]");
 }
+
+#[test]
+fn dry_run_stages_the_server_job_and_names_what_is_missing() {
+    let b = bucket(true);
+    b.build().ok();
+    let plan = b.maand(&["deploy", "--dry-run", "--json"]).ok();
+    assert!(plan.stdout.contains("\"prometheus\""), "{}", plan.stdout);
+    assert!(!plan.stderr.contains("certificate metrics"), "a dry-run pushes nothing: {}", plan.stderr);
+
+    // Runbook links need the server's prometheus_port_http; other jobs cannot call scrapeConfigs.
+    b.job("prometheus", json!({"selectors": ["db"]}));
+    b.write("workspace/jobs/app/app.conf.tpl", "{{ scrapeConfigs }}");
+    b.build().ok();
+    let out = b.maand(&["deploy", "--dry-run"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("the Prometheus server job needs port prometheus_port_http"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("scrapeConfigs is only available in the templates of the Prometheus server job"),
+        "{}",
+        out.stderr
+    );
+}
