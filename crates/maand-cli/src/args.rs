@@ -218,6 +218,14 @@ pub enum CatCommand {
         #[arg(long, default_value = "")]
         workers: String,
     },
+    /// Prometheus files per job; `get <job> <path>` prints one, `scrape` the expanded scrape configs.
+    Prometheus {
+        #[command(subcommand)]
+        command: Option<PrometheusCommand>,
+        /// Only these jobs (comma-separated).
+        #[arg(long, default_value = "", global = true)]
+        jobs: String,
+    },
     /// The KV store (latest version of each key).
     Kv {
         #[command(subcommand)]
@@ -232,6 +240,14 @@ pub enum CatCommand {
         #[arg(long, global = true, conflicts_with = "active")]
         deleted: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrometheusCommand {
+    /// Print one file under a job's `_prometheus/` (`scrape` = its scrape file).
+    Get { job: String, path: String },
+    /// The scrape configs exactly as the server job's `{{ scrapeConfigs }}` expands them.
+    Scrape,
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,7 +5,7 @@ mod args;
 mod output;
 mod progress;
 
-use args::{CatCommand, Cli, Command, JobCommand, KvCommand, LogsCommand, SandboxCommand};
+use args::{CatCommand, Cli, Command, JobCommand, KvCommand, LogsCommand, PrometheusCommand, SandboxCommand};
 use clap::Parser;
 use maand_engine::bucket::Bucket;
 use maand_engine::deploy::DeployOptions;
@@ -129,6 +129,9 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 print_table(&info.to_table());
             }
         }
+        Command::Cat { command: CatCommand::Prometheus { command, jobs }, json } => {
+            cat_prometheus(root, command, &jobs, json, &printer)?
+        }
         Command::Cat { command, json } => cat(root, command, json, &printer)?,
         Command::JobCommand { first, second, concurrency, verbose } => {
             let (command, job) = maand_engine::jobcmd::resolve_command_args(&first, second.as_deref());
@@ -186,6 +189,7 @@ fn cat(root: &Path, command: CatCommand, json: bool, printer: &Printer) -> anyho
         CatCommand::JobCommands => inspect::job_commands(&bucket)?,
         CatCommand::JobPorts { jobs } => inspect::job_ports(&bucket, &args::split_list(&jobs))?,
         CatCommand::Certs { jobs, workers } => inspect::certs(&bucket, &filter(&jobs, &workers))?,
+        CatCommand::Prometheus { command, jobs } => return cat_prometheus(root, command, &jobs, json, printer),
         CatCommand::Kv { command, jobs, active, deleted } => match command {
             None | Some(KvCommand::List) => {
                 inspect::kv_list(&bucket, &KvListOptions { jobs: args::split_list(&jobs), active, deleted })?
@@ -205,6 +209,45 @@ fn cat(root: &Path, command: CatCommand, json: bool, printer: &Printer) -> anyho
         print_json(&table.to_json());
     } else if !printer.quiet {
         print_table(&table);
+    }
+    Ok(())
+}
+
+/// `maand cat prometheus [get <job> <path> | scrape] [--jobs]`, from the nearest bucket directory.
+fn cat_prometheus(
+    root: &Path,
+    command: Option<PrometheusCommand>,
+    jobs: &str,
+    json: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let bucket = Bucket::open(&maand_engine::prometheus::find_bucket_root(root))?;
+    let jobs = args::split_list(jobs);
+    match command {
+        None => {
+            let table = maand_engine::prometheus::prometheus_jobs(&bucket, &jobs)?;
+            if json {
+                print_json(&table.to_json());
+            } else if !printer.quiet {
+                print_table(&table);
+            }
+        }
+        Some(PrometheusCommand::Get { job, path }) => {
+            let content = maand_engine::prometheus::prometheus_file(&bucket, &job, &path)?;
+            if json {
+                print_json(&serde_json::json!({"job": job, "path": path, "content": content}));
+            } else {
+                print!("{content}");
+            }
+        }
+        Some(PrometheusCommand::Scrape) => {
+            let view = maand_engine::prometheus::prometheus_scrape(&bucket, &jobs)?;
+            if json {
+                print_json(&serde_json::Value::Array(view.configs));
+            } else {
+                println!("{}", view.fragment.trim_start_matches('\n'));
+            }
+        }
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod kv_access;
 pub mod manifest;
 pub mod placement;
 pub mod ports;
+pub mod prometheus;
 pub mod rollout;
 pub mod units;
 pub mod version;

@@ -13,6 +13,7 @@ pub mod job_create;
 pub mod jobcmd;
 pub mod jobctl;
 pub mod output;
+pub mod prometheus;
 pub(crate) mod remote_steps;
 pub mod run_command;
 pub mod runlog;

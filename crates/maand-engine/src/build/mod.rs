@@ -96,7 +96,8 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
         },
     )?;
     variables::write_allocation_variables(&mut kv, &state);
-    prometheus::write_scrape_catalog(&mut kv, &ws);
+    let secret_key = maand_store::secrets::SecretKey::load(paths).ok();
+    prometheus::write_scrape_catalog(&mut kv, &ws, &state, secret_key.as_ref())?;
     let kv_rows_purged = purge_stale_versions(&tx, BUILD_KV_RETAIN_DAYS, now)?;
     validate_resources(&state)?;
     let kv_rows_written = kv.persist(&tx, now)?;

@@ -18,7 +18,8 @@ mod worker_files;
 
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
 pub(crate) use planner::hash_namespace;
-pub(crate) use stage::{job_staging_dir, write_cert_files, write_job_files};
+pub(crate) use stage::{io as io_error, job_staging_dir, write_cert_files, write_job_files};
+pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
 
 use crate::bucket::{now_unix, Bucket};
@@ -83,6 +84,7 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
     let executor = crate::transport::ssh_executor(&bucket);
     let result = deploy_with(&bucket, opts, out, &executor);
     executor.close();
+    crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
 }

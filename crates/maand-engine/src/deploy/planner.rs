@@ -4,6 +4,7 @@
 use super::plan::{AllocationPlan, JobPlan};
 use super::snapshot::Snapshot;
 use super::stage::{stage_allocation, StageInput, Staged};
+use crate::prometheus::ServerAssets;
 use maand_core::manifest::RestartPolicy;
 use maand_core::rollout::{
     classify, job_needs_rollout, parse_file_manifest, planned_action, AllocationPlanInput, DeploySettings, HashState,
@@ -48,6 +49,7 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
     let policy = job_row.and_then(|j| RestartPolicy::parse(&j.restart_policy)).unwrap_or(RestartPolicy::Always);
     let globs: Vec<String> = job_row.and_then(|j| serde_json::from_str(&j.restart_globs).ok()).unwrap_or_default();
     let settings = DeploySettings { sync_only: input.sync_only, force: input.force, policy, globs: &globs };
+    let prometheus = ServerAssets::load(input.conn, input.kv, job, files.iter().map(|f| f.path.as_str()))?;
     let mut staged = BTreeMap::new();
     let mut inputs = Vec::new();
     let mut allocations = Vec::new();
@@ -66,6 +68,7 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
             upstream: &upstream,
             kv: input.kv,
             key: input.key,
+            prometheus: prometheus.as_ref(),
         })?;
         let plan_input = plan_input(a, row.as_ref(), Some(&s), &current_version);
         let was_stopped = snap.stopped.contains(&a.alloc_id);

@@ -1,9 +1,11 @@
 //! Staging one allocation of a job under `tmp/workers/<ip>/jobs/<job>/` (spec §5.2): the job's
 //! files from the catalog, rendered templates, certificates — then its per-file manifest and plan
-//! hash. What is staged is exactly what rsync ships (minus `.tpl`, `_modules`, `_prometheus`).
+//! hash, plus the assembled rules and consoles of the Prometheus server job. What is staged is
+//! exactly what rsync ships (minus `.tpl`, `_modules`, `_prometheus`).
 
 use super::template_data::KvTemplateData;
 use crate::build::allocation_ns;
+use crate::prometheus::ServerAssets;
 use crate::template::{render, TemplateContext};
 use maand_core::rollout::{file_md5, plan_hash, FileManifest};
 use maand_core::{Error, ErrorKind, Result};
@@ -26,6 +28,8 @@ pub struct StageInput<'a> {
     pub upstream: &'a [String],
     pub kv: &'a KvStore,
     pub key: Option<&'a SecretKey>,
+    /// Set when the job is the Prometheus server job.
+    pub prometheus: Option<&'a ServerAssets>,
 }
 
 pub struct Staged {
@@ -51,6 +55,9 @@ pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
     fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     write_job_files(&dir, input.files)?;
     render_templates(&dir, input)?;
+    if let Some(assets) = input.prometheus {
+        assets.write_into(&dir, ip)?;
+    }
     write_certs(&dir, input)?;
     let files = file_manifest(&dir)?;
     let hash = plan_hash(&files);
@@ -96,7 +103,8 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
         bucket_id: input.bucket_id.to_string(),
         update_seq: input.update_seq,
     };
-    let data = KvTemplateData::new(input.kv, input.key, input.job, &input.alloc.worker_ip, input.upstream);
+    let data = KvTemplateData::new(input.kv, input.key, input.job, &input.alloc.worker_ip, input.upstream)
+        .with_prometheus(input.prometheus.map(|p| &p.fragments));
     for tpl in templates {
         let rel = tpl.strip_prefix(dir).unwrap_or(&tpl).to_string_lossy().into_owned();
         let source = fs::read(&tpl).map_err(|e| io(&tpl, e))?;

@@ -1,5 +1,6 @@
 //! The KV as templates see it: reads limited to the allocation's namespaces (spec §6.4), secrets
-//! decrypted, `maand` accepted as the legacy name of `maand/bucket`.
+//! decrypted, `maand` accepted as the legacy name of `maand/bucket`; plus the Prometheus fragments
+//! when rendering the Prometheus server job.
 
 use crate::template::TemplateData;
 use maand_core::kv_access::{canonical_namespace, readable_namespaces};
@@ -11,11 +12,39 @@ pub struct KvTemplateData<'a> {
     pub key: Option<&'a SecretKey>,
     pub job: String,
     allowed: Vec<String>,
+    prometheus: Option<&'a PrometheusFragments>,
+}
+
+/// What `{{ scrapeConfigs }}` and `{{ ruleFiles }}` expand to in the Prometheus server job.
+#[derive(Debug, Clone, Default)]
+pub struct PrometheusFragments {
+    pub scrape_configs: String,
+    pub rule_files: String,
 }
 
 impl<'a> KvTemplateData<'a> {
     pub fn new(kv: &'a KvStore, key: Option<&'a SecretKey>, job: &str, worker_ip: &str, upstream: &[String]) -> Self {
-        KvTemplateData { kv, key, job: job.to_string(), allowed: readable_namespaces(job, worker_ip, upstream) }
+        Self::with_namespaces(kv, key, job, readable_namespaces(job, worker_ip, upstream))
+    }
+
+    /// Reads limited to `allowed` (the build-time `_prometheus/scrape.yaml.tpl` map).
+    pub fn with_namespaces(kv: &'a KvStore, key: Option<&'a SecretKey>, job: &str, allowed: Vec<String>) -> Self {
+        KvTemplateData { kv, key, job: job.to_string(), allowed, prometheus: None }
+    }
+
+    /// Serve `scrapeConfigs` / `ruleFiles` from `fragments` (the Prometheus server job).
+    pub fn with_prometheus(mut self, fragments: Option<&'a PrometheusFragments>) -> Self {
+        self.prometheus = fragments;
+        self
+    }
+
+    fn fragments(&self, function: &str) -> Result<&'a PrometheusFragments, String> {
+        self.prometheus.ok_or_else(|| {
+            format!(
+                "{function} is only available in the templates of the Prometheus server job (a job shipping prometheus.yml.tpl); job {} is not one",
+                self.job
+            )
+        })
     }
 
     fn namespace(&self, ns: &str) -> Result<String, String> {
@@ -54,10 +83,10 @@ impl TemplateData for KvTemplateData<'_> {
     }
 
     fn scrape_configs(&self) -> Result<String, String> {
-        Err("scrapeConfigs is not available yet in this maand build (Prometheus integration)".into())
+        Ok(self.fragments("scrapeConfigs")?.scrape_configs.clone())
     }
 
     fn rule_files(&self) -> Result<String, String> {
-        Err("ruleFiles is not available yet in this maand build (Prometheus integration)".into())
+        Ok(self.fragments("ruleFiles")?.rule_files.clone())
     }
 }

@@ -1,17 +1,33 @@
-//! `maand cat certs`: the bucket CA and every leaf certificate in KV with expiry and status.
+//! The certificate inventory — the bucket CA and every leaf certificate in KV with expiry and
+//! status — behind `maand cat certs` and the certificate metrics pushed to Prometheus.
 
 use super::{check_filter, Filter, Table};
 use crate::bucket::{now_unix, Bucket};
 use crate::calendar::civil_from_days;
 use maand_core::Result;
 use maand_store::catalog;
-use maand_store::certs::inspect_cert;
+use maand_store::certs::{inspect_cert, CertInfo};
 use maand_store::kv::KvStore;
 use serde_json::json;
 
 const DAY: i64 = 86_400;
 
-pub fn certs(bucket: &Bucket, filter: &Filter) -> Result<Table> {
+/// One certificate of the inventory: the bucket CA or an allocation's leaf.
+#[derive(Debug, Clone)]
+pub struct CertEntry {
+    /// `ca` or `job`.
+    pub scope: &'static str,
+    pub job: String,
+    pub worker: String,
+    pub cert: String,
+    /// `None` when the PEM does not parse (status `invalid`).
+    pub info: Option<CertInfo>,
+    /// `ok`, `expiring` (within the renewal buffer), `expired` or `invalid`.
+    pub status: &'static str,
+}
+
+/// The CA (without job/worker filters) and every non-removed allocation's leaf certificates.
+pub fn cert_inventory(bucket: &Bucket, filter: &Filter, now: i64) -> Result<Vec<CertEntry>> {
     let conn = bucket.connect()?;
     let allocations = catalog::load_allocations(&conn)?;
     let known_jobs: Vec<String> = allocations.iter().map(|a| a.job.clone()).collect();
@@ -19,52 +35,17 @@ pub fn certs(bucket: &Bucket, filter: &Filter) -> Result<Table> {
     check_filter("jobs", &filter.jobs, &known_jobs)?;
     check_filter("workers", &filter.workers, &known_workers)?;
     let kv = KvStore::load(&conn)?;
-    let now = now_unix();
     let buffer = bucket.conf.certs_renewal_buffer;
-    let mut t = Table::new(&[
-        ("scope", "scope"),
-        ("job", "job"),
-        ("worker", "worker"),
-        ("cert", "cert"),
-        ("common_name", "common_name"),
-        ("not_after", "not_after"),
-        ("days_left", "days_left"),
-        ("status", "status"),
-    ]);
-    let mut push = |scope: &str, job: &str, worker: &str, cert: &str, pem: &str| {
-        let row = match inspect_cert(pem) {
-            Ok(info) => {
-                let left = info.not_after_unix - now;
-                let status = if left <= 0 {
-                    "expired"
-                } else if buffer > 0 && left <= buffer * DAY {
-                    "expiring"
-                } else {
-                    "ok"
-                };
-                vec![
-                    json!(scope),
-                    json!(job),
-                    json!(worker),
-                    json!(cert),
-                    json!(info.common_name),
-                    json!(format_utc(info.not_after_unix)),
-                    json!(left.div_euclid(DAY)),
-                    json!(status),
-                ]
-            }
-            Err(_) => vec![
-                json!(scope),
-                json!(job),
-                json!(worker),
-                json!(cert),
-                json!(""),
-                json!(""),
-                json!(null),
-                json!("invalid"),
-            ],
+    let mut out = Vec::new();
+    let mut push = |scope: &'static str, job: &str, worker: &str, cert: &str, pem: &str| {
+        let info = inspect_cert(pem).ok();
+        let status = match &info {
+            None => "invalid",
+            Some(i) if i.not_after_unix - now <= 0 => "expired",
+            Some(i) if buffer > 0 && i.not_after_unix - now <= buffer * DAY => "expiring",
+            Some(_) => "ok",
         };
-        t.push(row);
+        out.push(CertEntry { scope, job: job.into(), worker: worker.into(), cert: cert.into(), info, status });
     };
     if filter.jobs.is_empty() && filter.workers.is_empty() {
         let ca = std::fs::read_to_string(bucket.paths.ca_crt()).unwrap_or_default();
@@ -78,6 +59,41 @@ pub fn certs(bucket: &Bucket, filter: &Filter) -> Result<Table> {
                 push("job", &a.job, &a.worker_ip, name, pem);
             }
         }
+    }
+    Ok(out)
+}
+
+pub fn certs(bucket: &Bucket, filter: &Filter) -> Result<Table> {
+    let now = now_unix();
+    let mut t = Table::new(&[
+        ("scope", "scope"),
+        ("job", "job"),
+        ("worker", "worker"),
+        ("cert", "cert"),
+        ("common_name", "common_name"),
+        ("not_after", "not_after"),
+        ("days_left", "days_left"),
+        ("status", "status"),
+    ]);
+    for e in cert_inventory(bucket, filter, now)? {
+        let (common_name, not_after, days_left) = match &e.info {
+            Some(i) => (
+                json!(i.common_name),
+                json!(format_utc(i.not_after_unix)),
+                json!((i.not_after_unix - now).div_euclid(DAY)),
+            ),
+            None => (json!(""), json!(""), json!(null)),
+        };
+        t.push(vec![
+            json!(e.scope),
+            json!(e.job),
+            json!(e.worker),
+            json!(e.cert),
+            common_name,
+            not_after,
+            days_left,
+            json!(e.status),
+        ]);
     }
     Ok(t)
 }

@@ -8,7 +8,7 @@ mod kv;
 mod table;
 
 pub use catalog_views::{allocations, deployments, job_commands, job_ports, jobs, rollout_state, workers};
-pub use certs::certs;
+pub use certs::{cert_inventory, certs, CertEntry};
 pub use info::{info, Info};
 pub use kv::{kv_get, kv_list, KvGet, KvListOptions};
 pub use table::{Column, Table};
