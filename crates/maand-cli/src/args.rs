@@ -139,7 +139,7 @@ pub enum Command {
         #[arg(long)]
         verbose: bool,
     },
-    /// Job scaffolding (and, later, lifecycle).
+    /// Job lifecycle (start, stop, restart, status, run a Makefile target) and scaffolding (create).
     Job {
         #[command(subcommand)]
         command: JobCommand,

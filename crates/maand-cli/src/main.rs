@@ -61,6 +61,9 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             let reporter = progress::reporter();
             let report = maand_engine::deploy::deploy(root, &opts, reporter.as_ref())?;
             drop(reporter);
+            if !dry_run && !printer.quiet {
+                eprintln!("{}", report.summary());
+            }
             if dry_run {
                 if json {
                     print_json(&serde_json::to_value(&report.plan)?);

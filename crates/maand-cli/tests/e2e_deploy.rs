@@ -22,6 +22,7 @@ fn deploy_starts_skips_restarts_and_renders() {
     c.bucket.build().ok();
     let out = c.deploy(&[]).ok();
     assert!(out.stderr.contains("deploy: job \"app\" promoted"), "{}", out.stderr);
+    assert!(out.stderr.ends_with("deploy: 1 job deployed (app)\n"), "{}", out.stderr);
     for i in 0..3 {
         assert_eq!(c.kinds(i, "app"), ["start"], "worker {i}");
         assert!(c.events(i, "app")[0].ends_with(" 0.0.0 1.0.0"), "{:?}", c.events(i, "app"));
@@ -37,6 +38,7 @@ fn deploy_starts_skips_restarts_and_renders() {
     let before = c.connections();
     let out = c.deploy(&[]).ok();
     assert!(out.stderr.contains("deploy: skip job \"app\" (already promoted on all allocations)"), "{}", out.stderr);
+    assert!(out.stderr.ends_with("deploy: 1 unchanged\n"), "{}", out.stderr);
     assert_eq!(c.connections(), before, "an unchanged deploy opened SSH connections");
     let info: serde_json::Value = serde_json::from_str(&c.bucket.maand(&["info", "--json"]).ok().stdout).unwrap();
     assert_eq!(info["update_seq"], 1, "update_seq moves only when workers are synced");

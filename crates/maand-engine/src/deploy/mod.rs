@@ -64,6 +64,33 @@ pub struct DeployReport {
 }
 
 impl DeployReport {
+    /// One line for the end of a deploy: `deploy: 2 jobs deployed (a, b), 1 unchanged, 1 failed (c)`,
+    /// or `deploy: nothing to deploy` when the catalog has no job to roll out.
+    pub fn summary(&self) -> String {
+        let named = |n: usize, what: &str, jobs: &[&String]| {
+            let list: Vec<&str> = jobs.iter().map(|j| j.as_str()).collect();
+            format!("{n} {what} ({})", list.join(", "))
+        };
+        let mut parts = Vec::new();
+        if !self.deployed.is_empty() {
+            let noun = if self.deployed.len() == 1 { "job deployed" } else { "jobs deployed" };
+            parts.push(named(self.deployed.len(), noun, &self.deployed.iter().collect::<Vec<_>>()));
+        }
+        if !self.skipped.is_empty() {
+            parts.push(format!("{} unchanged", self.skipped.len()));
+        }
+        if !self.failed.is_empty() {
+            parts.push(named(self.failed.len(), "failed", &self.failed.keys().collect::<Vec<_>>()));
+        }
+        if !self.blocked.is_empty() {
+            parts.push(named(self.blocked.len(), "blocked", &self.blocked.iter().collect::<Vec<_>>()));
+        }
+        if parts.is_empty() {
+            return "deploy: nothing to deploy (no job in the catalog; run maand build)".to_string();
+        }
+        format!("deploy: {}", parts.join(", "))
+    }
+
     /// `deploy failed: …` naming each failed or blocked job, or None when everything succeeded.
     pub fn failure(&self) -> Option<Error> {
         if self.failed.is_empty() && self.blocked.is_empty() {
