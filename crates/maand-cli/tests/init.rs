@@ -88,6 +88,28 @@ fn missing_view_asks_for_init() {
 }
 
 #[test]
+fn a_catalog_made_by_the_go_maand_is_used_without_init() {
+    let b = TestBucket::new();
+    b.write("workspace/workers.json", r#"[{"host": "10.0.0.1", "port": 2200}]"#);
+    b.write("workspace/jobs/api/manifest.json", r#"{"version": "1", "selectors": ["worker"]}"#);
+    b.write("workspace/jobs/api/Makefile", "start:\n\ttrue\n");
+    let ours = ["maand_job_options", "maand_worker_options", "maand_allocation_state"];
+    for table in ours {
+        b.db().execute(&format!("DROP TABLE {table}"), []).unwrap();
+    }
+    b.build().ok();
+    for table in ours {
+        let n: i64 = b
+            .db()
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1, "{table} was not added");
+    }
+    let port: i64 = b.db().query_row("SELECT ssh_port FROM maand_worker_options", [], |r| r.get(0)).unwrap();
+    assert_eq!(port, 2200);
+}
+
+#[test]
 fn newer_schema_is_refused_and_never_downgraded() {
     let b = TestBucket::new();
     b.db().execute("UPDATE schema_version SET version = 7", []).unwrap();

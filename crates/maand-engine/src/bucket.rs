@@ -18,7 +18,7 @@ impl Bucket {
     /// Open for reading: schema gate, no lock.
     pub fn open(root: &Path) -> Result<Bucket> {
         let paths = BucketPaths::new(root);
-        db::check_schema(&db::open_existing(&paths)?)?;
+        open_catalog(&paths)?;
         let conf = MaandConf::load(&paths)?;
         Ok(Bucket { paths, conf, _lock: None })
     }
@@ -26,7 +26,7 @@ impl Bucket {
     /// Open for a command that changes the bucket: schema gate plus the exclusive lock.
     pub fn open_locked(root: &Path, command: &str) -> Result<Bucket> {
         let paths = BucketPaths::new(root);
-        db::check_schema(&db::open_existing(&paths)?)?;
+        open_catalog(&paths)?;
         let lock = acquire_lock(&paths, command)?;
         let conf = MaandConf::load(&paths)?;
         Ok(Bucket { paths, conf, _lock: Some(lock) })
@@ -40,4 +40,11 @@ impl Bucket {
 
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The schema gate, then our extra tables added when the catalog was made by the Go maand.
+fn open_catalog(paths: &BucketPaths) -> Result<()> {
+    let conn = db::open_existing(paths)?;
+    db::check_schema(&conn)?;
+    db::ensure_extensions(&conn)
 }

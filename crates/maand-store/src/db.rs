@@ -30,7 +30,8 @@ struct Table {
     primary_key: Option<&'static str>,
 }
 
-const TABLES: &[Table] = &[
+/// The Go maand's schema version 1 (internals §3.1).
+const GO_TABLES: &[Table] = &[
     Table {
         name: "schema_version",
         columns: &[("id", "INTEGER PRIMARY KEY CHECK(id = 1)"), ("version", "INTEGER NOT NULL")],
@@ -140,7 +141,12 @@ const TABLES: &[Table] = &[
         ],
         primary_key: Some("namespace, key"),
     },
-    // Ours (DESIGN §2 allows extra tables): per-job settings the Go schema has no column for.
+];
+
+/// Our extra tables (DESIGN §2 allows them). Purely additive: a catalog made by the Go maand gets
+/// them on first open ([`ensure_extensions`]), so switching binaries needs no `maand init`.
+const OUR_TABLES: &[Table] = &[
+    // Per-job settings the Go schema has no column for.
     Table {
         name: "maand_job_options",
         columns: &[("name", "TEXT"), ("remote_timeout_seconds", "INT")],
@@ -315,13 +321,10 @@ pub fn migrate(conn: &Connection) -> Result<MigrateOutcome> {
         tx.execute_batch(&format!("DROP VIEW IF EXISTS {}", view.name))
             .map_err(db_error(format!("drop view {}", view.name)))?;
     }
-    for table in TABLES {
+    for table in GO_TABLES.iter().chain(OUR_TABLES) {
         migrate_table(&tx, table)?;
     }
-    for (name, target) in INDEXES {
-        tx.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON {target}"))
-            .map_err(db_error(format!("create index {name}")))?;
-    }
+    create_indexes(&tx)?;
     for view in VIEWS {
         tx.execute_batch(&format!("CREATE VIEW {} AS {}", view.name, view.select))
             .map_err(db_error(format!("create view {}", view.name)))?;
@@ -370,7 +373,7 @@ pub fn check_schema(conn: &Connection) -> Result<()> {
         }
         Some(_) => {}
     }
-    let tables = TABLES.iter().map(|t| ("table", t.name, t.columns.iter().map(|(c, _)| *c).collect::<Vec<_>>()));
+    let tables = GO_TABLES.iter().map(|t| ("table", t.name, t.columns.iter().map(|(c, _)| *c).collect::<Vec<_>>()));
     let views = VIEWS.iter().map(|v| ("view", v.name, v.columns.to_vec()));
     for (kind, name, required) in tables.chain(views) {
         let existing = column_names(conn, name)?;
@@ -380,6 +383,29 @@ pub fn check_schema(conn: &Connection) -> Result<()> {
         if let Some(column) = required.iter().find(|c| !existing.iter().any(|e| e == *c)) {
             return Err(upgrade_required(&format!("{kind} {name} has no column {column}")));
         }
+    }
+    Ok(())
+}
+
+/// Add our extra tables and indexes to a catalog that passed [`check_schema`] but lacks them (one
+/// made by the Go maand). Idempotent; a no-op on catalogs this binary created.
+pub fn ensure_extensions(conn: &Connection) -> Result<()> {
+    let missing = OUR_TABLES.iter().any(|t| column_names(conn, t.name).map_or(true, |c| c.is_empty()));
+    if !missing {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction().map_err(db_error("begin catalog extension"))?;
+    for table in OUR_TABLES {
+        migrate_table(&tx, table)?;
+    }
+    create_indexes(&tx)?;
+    tx.commit().map_err(db_error("commit catalog extension"))
+}
+
+fn create_indexes(conn: &Connection) -> Result<()> {
+    for (name, target) in INDEXES {
+        conn.execute_batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON {target}"))
+            .map_err(db_error(format!("create index {name}")))?;
     }
     Ok(())
 }
