@@ -20,7 +20,7 @@ use crate::bucket::Bucket;
 use crate::health::{check_job, parse_health_spec, ExtraCheck, HealthTarget, ProbeAllocation};
 use crate::jobcmd::{persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
-use crate::remote_steps::{Remote, Step};
+use crate::remote_steps::{Remote, TargetBatch};
 use crate::runlog::RunLog;
 use crate::transport::{ssh_executor, worker_addr};
 use maand_core::{Error, ErrorKind, Result};
@@ -233,24 +233,9 @@ impl JobRunner<'_> {
     fn run_batch(&self, job: &str, batch: &[String]) -> std::result::Result<(), String> {
         let timeout_secs =
             self.cat.jobs.get(job).and_then(|j| j.remote_timeout_seconds).and_then(|t| u64::try_from(t).ok());
-        let steps: Vec<Step<'_>> = batch
-            .iter()
-            .map(|ip| Step {
-                job: Some(job),
-                phase: "job_control",
-                action: self.target,
-                worker: self.addr(ip),
-                script: self.remote.runner_script(self.target, job, &[]),
-                timeout_secs,
-            })
-            .collect();
-        let errors: Vec<String> =
-            self.remote.run_all(&steps).into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+        let workers = batch.iter().map(|ip| (self.addr(ip), Vec::new())).collect();
+        let run = TargetBatch { job, phase: "job_control", target: self.target, timeout_secs };
+        self.remote.run_target_batch(&run, workers)
     }
 
     /// The job's health gate in wait mode when `--health_check` asks for it (not after stop/status).
