@@ -6,16 +6,8 @@
 
 mod common;
 use common::cluster::{Cluster, COUNTING_MAKEFILE};
+use common::jobcmd::{cluster, command_job, last_event, reported};
 use serde_json::{json, Value};
-
-/// Sandbox workers, with the system's interpreters first on PATH for the job commands maand
-/// starts: a version manager's shims (pyenv) cost about a second per process. Each test runs in
-/// its own process under nextest, and every test sets the same value.
-fn cluster(n: usize) -> Cluster {
-    let path = std::env::var("PATH").unwrap_or_default();
-    std::env::set_var("PATH", format!("/usr/local/bin:/usr/bin:/bin:{path}"));
-    Cluster::up(n)
-}
 
 // ---- a Vault-like job, shaped like the catalog's vault job ----------------------------------------
 
@@ -284,15 +276,6 @@ fn calls(c: &Cluster, i: usize) -> Vec<String> {
     c.worker_file(i, "jobs/vault/data/calls").unwrap_or_default().lines().map(str::to_string).collect()
 }
 
-fn ts(line: &str) -> f64 {
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// Time of the last `kind` event on worker i, if any.
-fn last_event(c: &Cluster, i: usize, job: &str, kind: &str) -> Option<f64> {
-    c.events(i, job).iter().rev().find(|l| l.split_whitespace().next() == Some(kind)).map(|l| ts(l))
-}
-
 #[test]
 fn vault_bootstrap_secret_is_encrypted_shared_in_the_deploy_and_survives_a_later_failure() {
     let c = cluster(3);
@@ -414,42 +397,6 @@ fn pre_deploy_puts_the_leader_last_also_when_only_some_allocations_changed() {
 }
 
 // ---- small jobs whose commands report through files under <bucket>/out ----------------------------
-
-/// Python prelude of the reporting commands: `out(name, value)` writes JSON to `<bucket>/out/name`.
-const REPORT_PY: &str = r#"
-import json, os, sys, time
-import maand
-
-def out(name, value):
-    d = os.path.join(maand.find_bucket_root(), "out")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, name + ".tmp"), "w") as f:
-        json.dump(value, f)
-    os.replace(os.path.join(d, name + ".tmp"), os.path.join(d, name))
-"#;
-
-/// A job on the `app` workers with the counting Makefile and `commands` (name → events); each
-/// command's body follows [`REPORT_PY`].
-fn command_job(c: &Cluster, job: &str, commands: &[(&str, &[&str], &str)]) {
-    let b = &c.bucket;
-    let registered: serde_json::Map<String, Value> =
-        commands.iter().map(|(name, events, _)| (name.to_string(), json!({"executed_on": events}))).collect();
-    b.write(
-        &format!("workspace/jobs/{job}/manifest.json"),
-        &json!({"version": "1.0.0", "selectors": ["app"], "commands": registered}).to_string(),
-    );
-    b.write(&format!("workspace/jobs/{job}/Makefile"), COUNTING_MAKEFILE);
-    for (name, _, body) in commands {
-        b.write(&format!("workspace/jobs/{job}/_modules/{name}.py"), &format!("{REPORT_PY}\n{body}"));
-    }
-}
-
-/// `<bucket>/out/<name>` as JSON.
-fn reported(c: &Cluster, name: &str) -> Value {
-    let text = std::fs::read_to_string(c.bucket.path(&format!("out/{name}")))
-        .unwrap_or_else(|e| panic!("out/{name} was not written: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
 
 const CRITICAL_SECTION: &str = r#"
 maand.acquire_semaphore("crit", capacity=1, timeout_seconds=30).raise_for_status()

@@ -26,6 +26,14 @@ pub struct Step<'a> {
     pub timeout_secs: Option<u64>,
 }
 
+/// One Makefile target of one job, run through runner.py on a batch of workers at once.
+pub struct TargetBatch<'a> {
+    pub job: &'a str,
+    pub phase: &'a str,
+    pub target: &'a str,
+    pub timeout_secs: Option<u64>,
+}
+
 /// What a step printed and how it exited (connection failures are errors, not outputs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepOutput {
@@ -123,6 +131,33 @@ impl Remote<'_> {
             script = script.with_env(*k, *v);
         }
         script
+    }
+
+    /// `batch.target` on every worker (address, extra lifecycle variables) at once; the failures,
+    /// each naming its worker, joined by "; ".
+    pub fn run_target_batch(
+        &self,
+        batch: &TargetBatch<'_>,
+        workers: Vec<(WorkerAddr, Vec<(&str, &str)>)>,
+    ) -> std::result::Result<(), String> {
+        let steps: Vec<Step<'_>> = workers
+            .into_iter()
+            .map(|(worker, env)| Step {
+                job: Some(batch.job),
+                phase: batch.phase,
+                action: batch.target,
+                worker,
+                script: self.runner_script(batch.target, batch.job, &env),
+                timeout_secs: batch.timeout_secs,
+            })
+            .collect();
+        let errors: Vec<String> =
+            self.run_all(&steps).into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! and end-to-end tests. Knows nothing about jobs or deploys.
 
 pub mod executor;
-mod process;
+pub mod process;
 mod procfs;
 pub mod recording;
 pub mod sandbox;

@@ -1,8 +1,11 @@
-//! Running a local program (ssh, rsync) with bytes on stdin, its stdout and stderr delivered line
-//! by line to a callback on the calling thread, and a hard deadline after which it is killed.
+//! Running a local program (ssh, rsync, a job command): arguments, optional working directory,
+//! environment and bytes on stdin; its stdout and stderr delivered line by line to a callback on
+//! the calling thread; killed (optionally with its whole process group) when its deadline passes.
+//! Output still held open by children of a program that ended is read for a bounded time only.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread;
@@ -10,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use crate::executor::Stream;
 
-/// How long output still held open by a killed program's children is drained before giving up.
-const DRAIN_AFTER_KILL: Duration = Duration::from_secs(2);
+/// How long output still held open by the children of a program that exited (or was killed) is
+/// read before giving up.
+const DRAIN: Duration = Duration::from_secs(2);
+/// How often the program's exit and deadline are checked while no output arrives.
+const POLL: Duration = Duration::from_millis(50);
 
 /// How a program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Finished {
+pub struct Finished {
     /// Exit status; -1 when it was ended by a signal.
     pub exit_code: i32,
     /// True when the deadline passed and the program was killed.
@@ -23,8 +29,123 @@ pub(crate) struct Finished {
     pub duration: Duration,
 }
 
-/// Runs `program args…`, writes `stdin` to it, streams its output lines to `on_line`, and kills it
-/// when `deadline` (measured from the start) passes.
+/// One program to run on this host.
+pub struct LocalProcess {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Working directory; the caller's when `None`.
+    pub cwd: Option<PathBuf>,
+    /// Variables added to the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Bytes written to its stdin (from a thread); stdin is empty when `None`.
+    pub stdin: Option<Vec<u8>>,
+    /// Measured from the start; no limit when `None`.
+    pub deadline: Option<Duration>,
+    /// Start it in a process group of its own and kill that whole group at the deadline.
+    pub own_process_group: bool,
+}
+
+impl LocalProcess {
+    /// `program args…` with nothing else set.
+    pub fn new(program: impl Into<PathBuf>, args: &[String]) -> LocalProcess {
+        LocalProcess {
+            program: program.into(),
+            args: args.to_vec(),
+            cwd: None,
+            env: Vec::new(),
+            stdin: None,
+            deadline: None,
+            own_process_group: false,
+        }
+    }
+
+    /// The command line for logs: `program args…`.
+    pub fn display(&self) -> String {
+        std::iter::once(self.program.display().to_string())
+            .chain(self.args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Runs it to the end (or the deadline), calling `on_line` for every output line.
+    pub fn run(&self, on_line: &mut dyn FnMut(Stream, &str)) -> std::io::Result<Finished> {
+        let started = Instant::now();
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        if self.own_process_group {
+            command.process_group(0);
+        }
+        let mut child = command.spawn()?;
+        if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
+            // A program that does not read must not block us: write from a thread.
+            thread::spawn(move || {
+                let _ = pipe.write_all(&bytes);
+            });
+        }
+        let (tx, rx) = mpsc::channel::<(Stream, String)>();
+        if let Some(out) = child.stdout.take() {
+            forward_lines(out, Stream::Stdout, tx.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            forward_lines(err, Stream::Stderr, tx.clone());
+        }
+        drop(tx);
+
+        let deadline_at = self.deadline.map(|d| started + d);
+        let mut exit: Option<i32> = None;
+        let mut killed_at_deadline = false;
+        let mut stop_reading_at: Option<Instant> = None;
+        loop {
+            match rx.recv_timeout(POLL) {
+                Ok((stream, line)) => on_line(stream, &line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if exit.is_none() && !killed_at_deadline {
+                if let Some(status) = child.try_wait()? {
+                    exit = Some(status.code().unwrap_or(-1));
+                } else if deadline_at.is_some_and(|at| Instant::now() >= at) {
+                    self.kill(&mut child);
+                    killed_at_deadline = true;
+                }
+            }
+            if exit.is_some() || killed_at_deadline {
+                let until = *stop_reading_at.get_or_insert_with(|| Instant::now() + DRAIN);
+                if Instant::now() >= until {
+                    break;
+                }
+            }
+        }
+        let exit_code = match exit {
+            Some(code) => code,
+            None => wait_exit(&mut child, deadline_at, &mut killed_at_deadline, &|c| self.kill(c))?,
+        };
+        Ok(Finished { exit_code, killed_at_deadline, duration: started.elapsed() })
+    }
+
+    /// Kills the program (and its process group, when it has its own).
+    fn kill(&self, child: &mut Child) {
+        if self.own_process_group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = child.kill();
+    }
+}
+
+/// [`LocalProcess`] `program args…` with `stdin` and `deadline`, in the caller's directory,
+/// environment and process group.
 pub(crate) fn run_streaming(
     program: &str,
     args: &[String],
@@ -32,50 +153,7 @@ pub(crate) fn run_streaming(
     deadline: Option<Duration>,
     on_line: &mut dyn FnMut(Stream, &str),
 ) -> std::io::Result<Finished> {
-    let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // A remote side that does not read must not block us: write from a thread.
-        thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        });
-    }
-    let (tx, rx) = mpsc::channel::<(Stream, String)>();
-    if let Some(out) = child.stdout.take() {
-        forward_lines(out, Stream::Stdout, tx.clone());
-    }
-    if let Some(err) = child.stderr.take() {
-        forward_lines(err, Stream::Stderr, tx.clone());
-    }
-    drop(tx);
-
-    let deadline_at = deadline.map(|d| started + d);
-    let mut killed_at_deadline = false;
-    loop {
-        let wait = match deadline_at {
-            Some(at) => at.saturating_duration_since(Instant::now()),
-            None => Duration::from_secs(3600),
-        };
-        match rx.recv_timeout(wait) {
-            Ok((stream, line)) => on_line(stream, &line),
-            Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {
-                if deadline_at.is_some_and(|at| Instant::now() >= at) {
-                    kill(&mut child);
-                    killed_at_deadline = true;
-                    drain(&rx, on_line);
-                    break;
-                }
-            }
-        }
-    }
-    let exit_code = wait_exit(&mut child, deadline_at, &mut killed_at_deadline)?;
-    Ok(Finished { exit_code, killed_at_deadline, duration: started.elapsed() })
+    LocalProcess { stdin, deadline, ..LocalProcess::new(program, args) }.run(on_line)
 }
 
 /// Runs a program that leaves a background child behind (`ssh -f`): stdout is discarded and
@@ -91,7 +169,9 @@ pub(crate) fn run_detaching(
     let mut child =
         Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log)).spawn()?;
     let mut killed_at_deadline = false;
-    let exit_code = wait_exit(&mut child, Some(started + deadline), &mut killed_at_deadline)?;
+    let exit_code = wait_exit(&mut child, Some(started + deadline), &mut killed_at_deadline, &|c| {
+        let _ = c.kill();
+    })?;
     Ok(Finished { exit_code, killed_at_deadline, duration: started.elapsed() })
 }
 
@@ -117,21 +197,13 @@ fn forward_lines(reader: impl Read + Send + 'static, stream: Stream, tx: Sender<
     });
 }
 
-/// Delivers what is still buffered, for a bounded time (children of a killed program may hold
-/// the pipes open).
-fn drain(rx: &mpsc::Receiver<(Stream, String)>, on_line: &mut dyn FnMut(Stream, &str)) {
-    let until = Instant::now() + DRAIN_AFTER_KILL;
-    while let Ok((stream, line)) = rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
-        on_line(stream, &line);
-    }
-}
-
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-}
-
-/// Waits for the exit status, killing the program if the deadline passes first.
-fn wait_exit(child: &mut Child, deadline_at: Option<Instant>, killed: &mut bool) -> std::io::Result<i32> {
+/// Waits for the exit status, calling `kill` if the deadline passes first.
+fn wait_exit(
+    child: &mut Child,
+    deadline_at: Option<Instant>,
+    killed: &mut bool,
+    kill: &dyn Fn(&mut Child),
+) -> std::io::Result<i32> {
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status.code().unwrap_or(-1));
@@ -174,5 +246,44 @@ mod tests {
         assert!(finished.killed_at_deadline);
         assert!(finished.duration < Duration::from_secs(5), "{:?}", finished.duration);
         assert_eq!(lines, vec![(Stream::Stdout, "before".to_string())]);
+    }
+
+    /// `bash -c script` in its own process group, in the temp dir, with `MAAND_TEST_VALUE`.
+    fn grouped(script: &str, deadline: Duration) -> (Finished, Vec<(Stream, String)>) {
+        let process = LocalProcess {
+            cwd: Some(std::env::temp_dir()),
+            env: vec![("MAAND_TEST_VALUE".into(), "v1".into())],
+            deadline: Some(deadline),
+            own_process_group: true,
+            ..LocalProcess::new("bash", &["-c".to_string(), script.to_string()])
+        };
+        let mut lines = Vec::new();
+        let finished = process.run(&mut |s, l| lines.push((s, l.to_string()))).unwrap();
+        (finished, lines)
+    }
+
+    #[test]
+    fn passes_environment_and_working_directory() {
+        let (f, lines) = grouped("echo $MAAND_TEST_VALUE; pwd; exit 3", Duration::from_secs(10));
+        assert_eq!(f.exit_code, 3);
+        let tmp = std::env::temp_dir().canonicalize().unwrap();
+        assert_eq!(lines, vec![(Stream::Stdout, "v1".into()), (Stream::Stdout, tmp.display().to_string())]);
+    }
+
+    #[test]
+    fn kills_the_whole_group_at_the_deadline() {
+        let (f, lines) = grouped("echo before; sleep 30 & sleep 30", Duration::from_millis(300));
+        assert!(f.killed_at_deadline);
+        assert!(f.duration < Duration::from_secs(5), "the background sleep was killed too: {:?}", f.duration);
+        assert_eq!(lines, vec![(Stream::Stdout, "before".to_string())]);
+    }
+
+    #[test]
+    fn a_background_child_holding_the_pipe_does_not_block() {
+        let (f, lines) = grouped("sleep 20 & echo $!", Duration::from_secs(30));
+        assert_eq!(f.exit_code, 0);
+        assert!(!f.killed_at_deadline);
+        assert!(f.duration < Duration::from_secs(6), "{:?}", f.duration);
+        let _ = Command::new("kill").arg(&lines[0].1).status();
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod jobcmd;
 
 use assert_cmd::Command;
 use serde_json::Value;

@@ -4,13 +4,13 @@
 //! upstream failed in this run is reported blocked. `update_seq` advances only when workers were
 //! actually synced, and an unchanged deploy contacts no worker at all.
 
-mod gate;
+pub(crate) mod gate;
 mod hooks;
 mod plan;
 mod planner;
 mod reconcile;
 mod rollout;
-mod snapshot;
+pub mod snapshot;
 mod stage;
 mod sync;
 mod template_data;
@@ -182,13 +182,7 @@ pub fn deploy_with(
         .keys()
         .map(|job| WaveCandidate {
             job: job.clone(),
-            deployment_seq: snap
-                .allocations
-                .iter()
-                .filter(|a| &a.job == job)
-                .map(|a| a.deployment_seq)
-                .max()
-                .unwrap_or(0),
+            deployment_seq: snap.deployment_seq(job),
             non_removed_allocations: snap.non_removed(job).len(),
         })
         .collect();

@@ -9,7 +9,7 @@ use super::hooks::DeployHooks;
 use super::plan::JobPlan;
 use super::snapshot::Snapshot;
 use crate::jobcmd::{lock_kv, SharedKv};
-use crate::remote_steps::{Remote, Step};
+use crate::remote_steps::{Remote, TargetBatch};
 use maand_core::manifest::Event;
 use maand_core::rollout::{batches, resolve_rollout_order, PlannedAction, RolloutOrder};
 use maand_core::{Error, ErrorKind, Result};
@@ -144,32 +144,16 @@ impl JobRollout<'_> {
 
     fn run_batch(&self, plan: &JobPlan, target: &str, batch: &[String]) -> Result<()> {
         self.remote.out.message(&format!("deploy: {target} {} on {}", plan.job, batch.join(", ")));
-        let steps: Vec<Step<'_>> = batch
+        let workers = batch
             .iter()
             .map(|ip| {
                 let a = plan.allocations.iter().find(|a| &a.worker_ip == ip);
                 let current = a.map(|a| a.current_version.as_str()).unwrap_or("0.0.0");
                 let new = a.map(|a| a.new_version.as_str()).unwrap_or("0.0.0");
-                Step {
-                    job: Some(&plan.job),
-                    phase: "rollout",
-                    action: target,
-                    worker: self.snap.addr(ip),
-                    script: self.remote.runner_script(
-                        target,
-                        &plan.job,
-                        &[("CURRENT_VERSION", current), ("NEW_VERSION", new)],
-                    ),
-                    timeout_secs: self.timeout_secs,
-                }
+                (self.snap.addr(ip), vec![("CURRENT_VERSION", current), ("NEW_VERSION", new)])
             })
             .collect();
-        let errors: Vec<String> =
-            self.remote.run_all(&steps).into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::new(ErrorKind::RunCommand, errors.join("; ")))
-        }
+        let run = TargetBatch { job: &plan.job, phase: "rollout", target, timeout_secs: self.timeout_secs };
+        self.remote.run_target_batch(&run, workers).map_err(|e| Error::new(ErrorKind::RunCommand, e))
     }
 }

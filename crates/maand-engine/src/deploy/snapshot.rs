@@ -75,6 +75,11 @@ impl Snapshot {
         set.into_iter().collect()
     }
 
+    /// The job's `deployment_seq` (the highest of its allocations'; 0 without any).
+    pub fn deployment_seq(&self, job: &str) -> i64 {
+        self.allocations.iter().filter(|a| a.job == job).map(|a| a.deployment_seq).max().unwrap_or(0)
+    }
+
     pub fn job_ports(&self, job: &str) -> BTreeMap<String, u16> {
         self.ports.get(job).cloned().unwrap_or_default()
     }

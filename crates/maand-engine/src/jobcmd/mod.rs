@@ -11,7 +11,6 @@ mod health_checks;
 mod helpers;
 mod interpreter;
 mod job_control;
-mod process;
 mod runner;
 mod stage;
 

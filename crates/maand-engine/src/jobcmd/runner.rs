@@ -7,7 +7,6 @@ use super::api::{ApiState, Invocation, Invocations, RuntimeApi, Semaphores};
 use super::catalog::{CommandAllocation, CommandCatalog};
 use super::environment::{bucket_env, invocation_env, Env, InvocationEnv};
 use super::interpreter::interpreter_for;
-use super::process::LocalCommand;
 use super::stage::{stage_command, StageRequest};
 use super::{lock_kv, SharedKv};
 use crate::bucket::Bucket;
@@ -16,6 +15,7 @@ use crate::output::Reporter;
 use crate::runlog::{LogCtx, RunLog};
 use maand_core::manifest::Event;
 use maand_core::{Error, ErrorKind, Result};
+use maand_remote::process::LocalProcess;
 use maand_store::secrets::SecretKey;
 use rusqlite::Connection;
 use std::collections::BTreeSet;
@@ -202,12 +202,12 @@ impl<'a> JobCommands<'a> {
             token: &token,
         }));
         env.extend(run.env.iter().cloned());
-        let cmd = LocalCommand {
-            program: interpreter.program.clone(),
-            args: interpreter.args.clone(),
-            cwd: modules,
+        let cmd = LocalProcess {
+            cwd: Some(modules),
             env,
-            timeout: COMMAND_TIMEOUT,
+            deadline: Some(COMMAND_TIMEOUT),
+            own_process_group: true,
+            ..LocalProcess::new(interpreter.program.clone(), &interpreter.args)
         };
         let ctx = LogCtx {
             worker: Some(worker_ip.to_string()),
@@ -226,7 +226,7 @@ impl<'a> JobCommands<'a> {
         api.state().semaphores.release_owner(&token);
         let finished = finished.map_err(|e| format!("cannot run {}: {e}", cmd.display()))?;
         self.log.command_end(&ctx, finished.exit_code, started.elapsed());
-        if finished.timed_out {
+        if finished.killed_at_deadline {
             Err(format!("{} timed out after {} s", script.path, COMMAND_TIMEOUT.as_secs()))
         } else if finished.exit_code != 0 {
             Err(format!("command execution failed (exit {})", finished.exit_code))

@@ -17,14 +17,15 @@ pub use sync_check::{check_workers_in_sync, sync_check_script, SyncMismatch};
 pub use target::{validate_target, BUILT_IN_TARGETS};
 
 use crate::bucket::Bucket;
-use crate::health::{check_job, parse_health_spec, ExtraCheck, HealthTarget, ProbeAllocation};
+use crate::deploy::gate::deploy_gate;
+use crate::health::ExtraCheck;
 use crate::jobcmd::{persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
-use crate::remote_steps::{Remote, Step};
+use crate::remote_steps::{Remote, TargetBatch};
 use crate::runlog::RunLog;
-use crate::transport::{ssh_executor, worker_addr};
+use crate::transport::ssh_executor;
 use maand_core::{Error, ErrorKind, Result};
-use maand_remote::{Executor, WorkerAddr};
+use maand_remote::Executor;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
 use serde::Serialize;
@@ -126,8 +127,8 @@ pub fn job_control_with(ctx: &JobControlContext<'_>, opts: &JobControlOptions) -
     let target = validate_target(&opts.target)?;
     let cat = ControlCatalog::load(&ctx.bucket.connect()?)?;
     let waves = plan_waves(&cat, &opts.jobs, &opts.allocations)?;
-    let remote = Remote { executor: ctx.executor, out: ctx.out, log: ctx.log, bucket_id: &cat.bucket_id };
-    check_workers_in_sync(&remote, &cat.workers, cat.update_seq, ctx.bucket.conf.parallel)?;
+    let remote = Remote { executor: ctx.executor, out: ctx.out, log: ctx.log, bucket_id: &cat.snap.bucket_id };
+    check_workers_in_sync(&remote, &cat.snap.workers, cat.snap.update_seq, ctx.bucket.conf.parallel)?;
 
     let runner = JobRunner { ctx, cat: &cat, remote: &remote, target: &target, opts };
     let mut report = JobControlReport { target: target.clone(), jobs: Vec::new() };
@@ -232,25 +233,10 @@ impl JobRunner<'_> {
 
     fn run_batch(&self, job: &str, batch: &[String]) -> std::result::Result<(), String> {
         let timeout_secs =
-            self.cat.jobs.get(job).and_then(|j| j.remote_timeout_seconds).and_then(|t| u64::try_from(t).ok());
-        let steps: Vec<Step<'_>> = batch
-            .iter()
-            .map(|ip| Step {
-                job: Some(job),
-                phase: "job_control",
-                action: self.target,
-                worker: self.addr(ip),
-                script: self.remote.runner_script(self.target, job, &[]),
-                timeout_secs,
-            })
-            .collect();
-        let errors: Vec<String> =
-            self.remote.run_all(&steps).into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors.join("; "))
-        }
+            self.cat.snap.jobs.get(job).and_then(|j| j.remote_timeout_seconds).and_then(|t| u64::try_from(t).ok());
+        let workers = batch.iter().map(|ip| (self.cat.snap.addr(ip), Vec::new())).collect();
+        let run = TargetBatch { job, phase: "job_control", target: self.target, timeout_secs };
+        self.remote.run_target_batch(&run, workers)
     }
 
     /// The job's health gate in wait mode when `--health_check` asks for it (not after stop/status).
@@ -258,30 +244,7 @@ impl JobRunner<'_> {
         if !self.opts.health_check || matches!(self.target, "stop" | "status") {
             return Ok(());
         }
-        let spec = match self.cat.jobs.get(job).and_then(|j| j.health_check.as_deref()) {
-            Some(json) => Some(parse_health_spec(json)?),
-            None => None,
-        };
-        let allocations: Vec<ProbeAllocation> =
-            self.cat.active(job).iter().map(|ip| ProbeAllocation { worker: self.addr(ip) }).collect();
-        let ports = self.cat.ports.get(job).cloned().unwrap_or_default();
-        let target = HealthTarget {
-            job,
-            spec: spec.as_ref(),
-            allocations: &allocations,
-            ports: &ports,
-            use_sudo: self.ctx.bucket.conf.use_sudo,
-        };
         let report = |m: &str| self.ctx.out.message(m);
-        check_job(&target, self.ctx.executor, self.ctx.health, true, &report).map(|_| ())
-    }
-
-    fn addr(&self, ip: &str) -> WorkerAddr {
-        self.cat
-            .workers
-            .iter()
-            .find(|w| w.worker_ip == ip)
-            .map(worker_addr)
-            .unwrap_or_else(|| WorkerAddr::new(ip, None))
+        deploy_gate(self.ctx.bucket, &self.cat.snap, self.ctx.executor, job, &report, self.ctx.health)
     }
 }

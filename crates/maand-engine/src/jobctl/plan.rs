@@ -3,62 +3,35 @@
 //! into batches of `max_concurrent_upgrades`, and jobs grouped by `deployment_seq` (ascending).
 
 use crate::build::job_ns;
+use crate::deploy::snapshot::Snapshot;
 use maand_core::rollout::{batches, resolve_rollout_order};
 use maand_core::{Error, Result};
-use maand_store::catalog::{self, AllocationRow, JobRow, WorkerRow};
 use maand_store::kv::KvStore;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The catalog as job control reads it.
+/// The catalog as job control reads it: the deploy's snapshot and each job's stored rollout order.
 pub struct ControlCatalog {
-    pub bucket_id: String,
-    pub update_seq: i64,
-    /// Catalog order (position, IP).
-    pub workers: Vec<WorkerRow>,
-    pub jobs: BTreeMap<String, JobRow>,
-    /// Ordered by job, then worker position.
-    pub allocations: Vec<AllocationRow>,
-    /// job -> port name -> number.
-    pub ports: BTreeMap<String, BTreeMap<String, u16>>,
+    pub snap: Snapshot,
     /// job -> KV `maand/job/<job>:rollout_order`.
     pub rollout_orders: BTreeMap<String, String>,
 }
 
 impl ControlCatalog {
     pub fn load(conn: &Connection) -> Result<ControlCatalog> {
-        let bucket = catalog::bucket_row(conn)?;
-        let jobs: BTreeMap<String, JobRow> =
-            catalog::load_jobs(conn)?.into_iter().map(|j| (j.name.clone(), j)).collect();
-        let mut ports: BTreeMap<String, BTreeMap<String, u16>> = BTreeMap::new();
-        for p in catalog::load_job_ports(conn)? {
-            if let Ok(n) = u16::try_from(p.port) {
-                ports.entry(p.job).or_default().insert(p.name, n);
-            }
-        }
+        let snap = Snapshot::load(conn)?;
         let kv = KvStore::load(conn)?;
-        let rollout_orders = jobs
+        let rollout_orders = snap
+            .jobs
             .keys()
             .filter_map(|j| kv.get(&job_ns(j), "rollout_order").map(|v| (j.clone(), v.to_string())))
             .collect();
-        Ok(ControlCatalog {
-            bucket_id: bucket.bucket_id,
-            update_seq: bucket.update_seq,
-            workers: catalog::load_workers(conn)?,
-            jobs,
-            allocations: catalog::load_allocations(conn)?,
-            ports,
-            rollout_orders,
-        })
+        Ok(ControlCatalog { snap, rollout_orders })
     }
 
     /// IPs of the job's ACTIVE allocations in catalog order.
     pub fn active(&self, job: &str) -> Vec<String> {
-        self.allocations.iter().filter(|a| a.job == job && a.is_active()).map(|a| a.worker_ip.clone()).collect()
-    }
-
-    fn deployment_seq(&self, job: &str) -> i64 {
-        self.allocations.iter().filter(|a| a.job == job).map(|a| a.deployment_seq).max().unwrap_or(0)
+        self.snap.active(job).iter().map(|a| a.worker_ip.clone()).collect()
     }
 }
 
@@ -89,13 +62,13 @@ pub fn plan_waves(cat: &ControlCatalog, jobs: &[String], allocations: &[String])
     if jobs.is_empty() {
         return Err(Error::msg("no job given: name one or more jobs (comma-separated)"));
     }
-    let unknown: Vec<&str> = jobs.iter().copied().filter(|j| !cat.jobs.contains_key(*j)).collect();
+    let unknown: Vec<&str> = jobs.iter().copied().filter(|j| !cat.snap.jobs.contains_key(*j)).collect();
     if !unknown.is_empty() {
         return Err(Error::msg(format!("invalid jobs filter: [{}]", unknown.join(" "))));
     }
     let wanted_workers: BTreeSet<&str> = allocations.iter().map(|w| w.trim()).filter(|w| !w.is_empty()).collect();
     let unknown: Vec<&str> =
-        wanted_workers.iter().copied().filter(|w| !cat.workers.iter().any(|c| c.worker_ip == *w)).collect();
+        wanted_workers.iter().copied().filter(|w| !cat.snap.workers.iter().any(|c| c.worker_ip == *w)).collect();
     if !unknown.is_empty() {
         return Err(Error::msg(format!("invalid workers filter: [{}]", unknown.join(" "))));
     }
@@ -106,12 +79,11 @@ pub fn plan_waves(cat: &ControlCatalog, jobs: &[String], allocations: &[String])
             .into_iter()
             .filter(|ip| wanted_workers.is_empty() || wanted_workers.contains(ip.as_str()))
             .collect();
-        let default_order: Vec<String> =
-            cat.allocations.iter().filter(|a| a.job == job && !a.removed).map(|a| a.worker_ip.clone()).collect();
+        let default_order: Vec<String> = cat.snap.non_removed(job).iter().map(|a| a.worker_ip.clone()).collect();
         let order =
             resolve_rollout_order(job, &default_order, &selected, cat.rollout_orders.get(job).map(String::as_str));
-        let batch_size = cat.jobs.get(job).map_or(1, |j| j.max_concurrent_upgrades).max(1);
-        let seq = cat.deployment_seq(job);
+        let batch_size = cat.snap.jobs.get(job).map_or(1, |j| j.max_concurrent_upgrades).max(1);
+        let seq = cat.snap.deployment_seq(job);
         waves.entry(seq).or_default().push(JobTask {
             job: job.to_string(),
             deployment_seq: seq,
@@ -126,6 +98,7 @@ pub fn plan_waves(cat: &ControlCatalog, jobs: &[String], allocations: &[String])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use maand_store::catalog::{AllocationRow, JobRow, WorkerRow};
 
     fn alloc(job: &str, ip: &str, seq: i64, disabled: bool, removed: bool) -> AllocationRow {
         AllocationRow {
@@ -184,15 +157,18 @@ mod tests {
         allocations.push(alloc("db", "10.0.0.1", 0, false, false));
         allocations.push(alloc("db", "10.0.0.2", 0, false, false));
         allocations.push(alloc("cache", "10.0.0.3", 0, false, false));
-        ControlCatalog {
+        let snap = Snapshot {
             bucket_id: "b".into(),
             update_seq: 1,
             workers,
             jobs: [job("api", 2), job("db", 1), job("cache", 0)].into_iter().map(|j| (j.name.clone(), j)).collect(),
             allocations,
             ports: BTreeMap::new(),
-            rollout_orders: BTreeMap::new(),
-        }
+            commands: Vec::new(),
+            stopped: Default::default(),
+            ssh_ports: Default::default(),
+        };
+        ControlCatalog { snap, rollout_orders: BTreeMap::new() }
     }
 
     fn s(v: &[&str]) -> Vec<String> {
