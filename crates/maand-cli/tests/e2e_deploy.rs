@@ -225,3 +225,39 @@ fn dry_run_prints_what_deploy_then_does() {
     let plan = c.deploy(&["--dry-run"]).ok().stdout;
     assert!(plan.starts_with("deploy dry-run: no deployment required"), "{plan}");
 }
+
+#[test]
+fn independent_jobs_of_one_wave_roll_out_concurrently_and_a_dependent_one_waits() {
+    let c = Cluster::up(2);
+    // `start` takes a second; `late` demands `a`'s command, so it is in the next wave.
+    let slow = "start:\n\tmkdir -p data\n\techo \"start $$(date +%s.%N)\" >> data/events\n\tsleep 1\n\techo \"end $$(date +%s.%N)\" >> data/events\n";
+    for job in ["a", "b", "late"] {
+        c.bucket.write(
+            &format!("workspace/jobs/{job}/manifest.json"),
+            &json!({"version": "1", "selectors": ["app"]}).to_string(),
+        );
+        c.bucket.write(&format!("workspace/jobs/{job}/Makefile"), slow);
+    }
+    c.bucket.write(
+        "workspace/jobs/a/manifest.json",
+        &json!({"version": "1", "selectors": ["app"], "commands": {"command_ready": {"executed_on": ["cli"]}}})
+            .to_string(),
+    );
+    c.bucket.write("workspace/jobs/a/_modules/command_ready.py", "print('ready')\n");
+    c.bucket.write(
+        "workspace/jobs/late/manifest.json",
+        &json!({"version": "1", "selectors": ["app"],
+                "commands": {"command_wait": {"executed_on": ["cli"], "demands": {"job": "a", "command": "command_ready"}}}})
+        .to_string(),
+    );
+    c.bucket.write("workspace/jobs/late/_modules/command_wait.py", "print('waited')\n");
+    c.deploy(&["-b"]).ok();
+
+    let at = |job: &str, kind: &str| -> f64 {
+        let line = c.events(0, job).into_iter().find(|l| l.starts_with(kind)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let (a, b) = ((at("a", "start"), at("a", "end")), (at("b", "start"), at("b", "end")));
+    assert!(a.0 < b.1 && b.0 < a.1, "a {a:?} and b {b:?} did not overlap");
+    assert!(at("late", "start") > a.1.max(b.1), "the dependent job started before its wave");
+}

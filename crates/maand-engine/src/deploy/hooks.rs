@@ -6,10 +6,12 @@ use crate::jobcmd::{persist_kv, EventRun, JobCommands};
 use maand_core::manifest::Event;
 use maand_core::Result;
 use rusqlite::Connection;
+use std::sync::{Mutex, PoisonError};
 
 pub struct DeployHooks<'h, 'a> {
     pub commands: &'h JobCommands<'a>,
-    pub conn: &'h Connection,
+    /// The deploy's writer connection (shared by jobs rolling out concurrently).
+    pub conn: &'h Mutex<Connection>,
     /// Persist the KV after every hook run (false in dry-run).
     pub checkpoint: bool,
 }
@@ -34,7 +36,7 @@ impl DeployHooks<'_, '_> {
         }
         let result = self.commands.run_event(&EventRun { job, event, workers, concurrency, env });
         if self.checkpoint {
-            persist_kv(self.conn, self.commands.kv(), "deploy")?;
+            persist_kv(&self.conn.lock().unwrap_or_else(PoisonError::into_inner), self.commands.kv(), "deploy")?;
         }
         result
     }

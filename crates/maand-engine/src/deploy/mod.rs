@@ -24,6 +24,7 @@ pub use worker_files::{RUNNER_PY, WORKER_PY};
 
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, build_in_with, BuildOptions};
+use crate::health::bounded_map;
 use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
@@ -42,6 +43,11 @@ use serde::Serialize;
 use snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+/// Jobs of one wave rolled out at once. Bounded so that the SSH sessions multiplexed over one
+/// worker's connection stay well under sshd's default `MaxSessions` (10).
+const CONCURRENT_JOBS: usize = 4;
 
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
@@ -136,7 +142,8 @@ pub fn deploy_with(
         RunLog::open(&bucket.paths, bucket.conf.log_format, "deploy", new_seq)?
     };
     let commands = JobCommands::start(bucket, &conn, kv.clone(), out, &log)?;
-    let hooks = DeployHooks { commands: &commands, conn: &conn, checkpoint: !opts.dry_run };
+    let writer = Mutex::new(bucket.connect()?);
+    let hooks = DeployHooks { commands: &commands, conn: &writer, checkpoint: !opts.dry_run };
     let health_commands = HealthCheckCommands { commands: &commands };
     let bucket_id = snap.bucket_id.clone();
     let remote = Remote { executor, out, log: &log, bucket_id: &bucket_id };
@@ -281,10 +288,12 @@ pub fn deploy_with(
         }
         let synced = syncer.sync_jobs(&names)?;
         synced_any |= synced.values().any(Result::is_ok);
-        for p in to_roll {
-            let job = p.plan.job.clone();
+        // The jobs of one wave do not depend on each other (DESIGN §3.5): roll them out
+        // concurrently, each promoted as soon as it succeeds.
+        let outcomes = bounded_map(&to_roll, CONCURRENT_JOBS, |p| {
+            let job = p.plan.job.as_str();
             let sync_error: Vec<String> = snap
-                .non_removed(&job)
+                .non_removed(job)
                 .iter()
                 .filter_map(|a| synced.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
                 .collect();
@@ -296,30 +305,38 @@ pub fn deploy_with(
                     snap: &snap,
                     kv: &kv,
                     hooks: &hooks,
-                    timeout_secs: timeout_for(&job),
+                    timeout_secs: timeout_for(job),
                     sync_only: opts.sync_only,
                     gate: &gate,
                 }
                 .run(&p.plan)
                 .and_then(|()| {
-                    let active: Vec<String> = snap.active(&job).iter().map(|a| a.worker_ip.clone()).collect();
-                    hooks.run(&job, Event::PostDeploy, &active, 1, &[])
+                    let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+                    hooks.run(job, Event::PostDeploy, &active, 1, &[])
                 })
             };
-            match result {
-                Ok(()) => {
-                    promote(&conn, &snap, &mut lock_kv(&kv), &job)?;
-                    out.job_status(&job, "promoted");
+            let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let result = match result {
+                Ok(()) => promote(&conn, &snap, &mut lock_kv(&kv), job).map(|()| {
+                    out.job_status(job, "promoted");
                     out.message(&format!("deploy: job \"{job}\" promoted"));
-                    report.deployed.push(job.clone());
-                }
+                    Ok(())
+                }),
                 Err(e) => {
-                    out.job_status(&job, "failed");
+                    out.job_status(job, "failed");
                     out.message(&format!("deploy: job \"{job}\" failed: {e}"));
-                    failed.insert(job.clone(), e.to_string());
+                    Ok(Err(e.to_string()))
+                }
+            };
+            persist_kv(&conn, &kv, "deploy").and(result)
+        });
+        for (p, outcome) in to_roll.into_iter().zip(outcomes) {
+            match outcome? {
+                Ok(()) => report.deployed.push(p.plan.job.clone()),
+                Err(e) => {
+                    failed.insert(p.plan.job.clone(), e);
                 }
             }
-            persist_kv(&conn, &kv, "deploy")?;
             planned_waves.push((seq, vec![p]));
         }
     }

@@ -22,7 +22,7 @@ pub struct JobRollout<'a> {
     pub timeout_secs: Option<u64>,
     pub sync_only: bool,
     /// Health gate of the whole job (wait mode).
-    pub gate: &'a dyn Fn(&str) -> Result<()>,
+    pub gate: &'a (dyn Fn(&str) -> Result<()> + Sync),
 }
 
 /// The two rollout phases, as `DEPLOY_PHASE` names them.
