@@ -24,9 +24,10 @@ import maand
 def out(name, value):
     d = os.path.join(maand.find_bucket_root(), "out")
     os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, name + ".tmp"), "w") as f:
+    tmp = os.path.join(d, "%s.%d.tmp" % (name, os.getpid()))  # allocations may run at once
+    with open(tmp, "w") as f:
         json.dump(value, f)
-    os.replace(os.path.join(d, name + ".tmp"), os.path.join(d, name))
+    os.replace(tmp, os.path.join(d, name))
 
 def record(name, value):
     d = os.path.join(maand.find_bucket_root(), "out")
