@@ -51,10 +51,15 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
         }
         Command::Build { purge_job_kv } => {
             let report = maand_engine::build::build(root, &maand_engine::build::BuildOptions { purge_job_kv })?;
-            printer.message(&format!(
-                "build: {} workers, {} jobs, {} allocations, {} KV changes, {} certificates issued",
-                report.workers, report.jobs, report.allocations, report.kv_rows_written, report.certs_issued
-            ));
+            let counts = [
+                (report.workers, "worker"),
+                (report.jobs, "job"),
+                (report.allocations, "allocation"),
+                (report.kv_rows_written, "KV change"),
+            ];
+            let mut parts: Vec<String> = counts.iter().map(|(n, what)| plural(*n, what)).collect();
+            parts.push(format!("{} issued", plural(report.certs_issued, "certificate")));
+            printer.message(&format!("build: {}", parts.join(", ")));
         }
         Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
             let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only };
@@ -176,6 +181,11 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
         },
     }
     Ok(())
+}
+
+/// `1 job`, `2 jobs`.
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn cat(root: &Path, command: CatCommand, json: bool, printer: &Printer) -> anyhow::Result<()> {
