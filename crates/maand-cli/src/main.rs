@@ -9,11 +9,10 @@ use args::{CatCommand, Cli, Command, JobCommand, KvCommand, LogsCommand, Prometh
 use clap::Parser;
 use maand_engine::bucket::Bucket;
 use maand_engine::deploy::DeployOptions;
-use maand_engine::health::{HealthCheckOptions, NoExtraChecks};
+use maand_engine::health::HealthCheckOptions;
 use maand_engine::inspect::{self, Filter, KvListOptions};
 use maand_engine::output::StderrReporter;
 use maand_engine::runlog::ShowOptions;
-use maand_remote::Executor;
 use output::{print_json, print_table, Printer};
 use std::path::Path;
 use std::process::ExitCode;
@@ -81,13 +80,9 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             }
         }
         Command::HealthCheck { jobs, wait, verbose, json } => {
-            let bucket = Bucket::open(root)?;
-            let executor = maand_engine::transport::ssh_executor(&bucket);
             let opts = HealthCheckOptions { jobs: args::split_list(&jobs), wait, verbose };
             let report = |line: &str| eprintln!("{line}");
-            let summary = maand_engine::health::run_health_check(&bucket, &opts, &executor, &NoExtraChecks, &report);
-            executor.close();
-            let summary = summary?;
+            let summary = maand_engine::health::health_check_summary(root, &opts, &report)?;
             if json {
                 print_json(&serde_json::to_value(&summary)?);
             }

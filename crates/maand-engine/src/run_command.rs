@@ -6,7 +6,7 @@
 //! `--health_check` every batch is followed by the worker gate and every job's health check.
 
 use crate::bucket::Bucket;
-use crate::health::{run_health_check, ExtraCheck, HealthCheckOptions, NoExtraChecks};
+use crate::health::{run_health_check, HealthCheckOptions};
 use crate::output::Reporter;
 use crate::remote_steps::{Remote, Step};
 use crate::runlog::RunLog;
@@ -94,18 +94,17 @@ pub fn run_command(root: &Path, opts: &RunCommandOptions, out: &dyn Reporter) ->
     check_options(opts)?;
     let bucket = Bucket::open(root)?;
     let executor = ssh_executor(&bucket);
-    let report = run_command_with(&bucket, opts, out, &executor, &NoExtraChecks);
+    let report = run_command_with(&bucket, opts, out, &executor);
     executor.close();
     report
 }
 
-/// `maand run_command` with a given executor and extra health checks.
+/// `maand run_command` with a given executor.
 pub fn run_command_with(
     bucket: &Bucket,
     opts: &RunCommandOptions,
     out: &dyn Reporter,
     executor: &dyn Executor,
-    health: &dyn ExtraCheck,
 ) -> Result<RunCommandReport> {
     check_options(opts)?;
     let command = command_text(opts.command.as_deref(), &bucket.paths.command_sh())?;
@@ -147,7 +146,7 @@ pub fn run_command_with(
             std::thread::sleep(opts.health_settle);
             let health_opts = HealthCheckOptions { jobs: Vec::new(), wait: true, verbose: true };
             let report_line = |m: &str| out.message(m);
-            let failure = match run_health_check(bucket, &health_opts, executor, health, &report_line) {
+            let failure = match run_health_check(bucket, &health_opts, executor, &report_line) {
                 Ok(summary) => summary.failure(),
                 Err(e) => Some(e),
             };

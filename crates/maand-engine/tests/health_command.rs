@@ -10,7 +10,6 @@ use maand_engine::bucket::Bucket;
 use maand_engine::build::{build, BuildOptions};
 use maand_engine::health::{
     health_check_command, parse_health_spec, run_health_check, HealthCheckOptions, JobHealth, JobHealthStatus,
-    NoExtraChecks,
 };
 use maand_remote::recording::Reply;
 use maand_remote::{Call, RecordingExecutor, Stream};
@@ -85,8 +84,7 @@ fn checks_every_job_and_fails_naming_the_failed_job() {
     let lines = Lines::default();
     let bucket = Bucket::open(dir.path()).unwrap();
     let exec = RecordingExecutor::with_responder(|_| Ok(Reply::ok().with_line(Stream::Stdout, "active")));
-    let summary =
-        run_health_check(&bucket, &opts(&[], false, true), &exec, &NoExtraChecks, &|l| lines.push(l)).unwrap();
+    let summary = run_health_check(&bucket, &opts(&[], false, true), &exec, &|l| lines.push(l)).unwrap();
 
     let db_port = bucket_port(&bucket, "db", "db_port");
     let expected_db_failure = format!("127.0.0.1 tcp db_port {db_port}: connection refused");
@@ -146,9 +144,7 @@ fn wait_uses_the_manifest_attempts_and_verbose_off_streams_nothing() {
     let bucket = Bucket::open(dir.path()).unwrap();
     let lines = Lines::default();
     let exec = RecordingExecutor::with_responder(|_| Ok(Reply::ok().with_line(Stream::Stdout, "active")));
-    let summary =
-        run_health_check(&bucket, &opts(&["db", "sshjob"], true, false), &exec, &NoExtraChecks, &|l| lines.push(l))
-            .unwrap();
+    let summary = run_health_check(&bucket, &opts(&["db", "sshjob"], true, false), &exec, &|l| lines.push(l)).unwrap();
     assert_eq!(
         summary.jobs.iter().map(|j| j.status).collect::<Vec<_>>(),
         [JobHealthStatus::Failed, JobHealthStatus::Passed]

@@ -25,7 +25,7 @@ pub use worker_files::{RUNNER_PY, WORKER_PY};
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, build_in_with, BuildOptions};
 use crate::health::bounded_map;
-use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands};
+use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands, SharedKv};
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
 use crate::runlog::{LogCtx, LogEvent, RunLog};
@@ -290,46 +290,31 @@ pub fn deploy_with(
         synced_any |= synced.values().any(Result::is_ok);
         // The jobs of one wave do not depend on each other (DESIGN §3.5): roll them out
         // concurrently, each promoted as soon as it succeeds.
-        let outcomes = bounded_map(&to_roll, CONCURRENT_JOBS, |p| {
+        let roll_out = |p: &PlannedJob| -> Result<()> {
             let job = p.plan.job.as_str();
             let sync_error: Vec<String> = snap
                 .non_removed(job)
                 .iter()
                 .filter_map(|a| synced.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
                 .collect();
-            let result = if !sync_error.is_empty() {
-                Err(Error::new(ErrorKind::RunCommand, sync_error.join("; ")))
-            } else {
-                rollout::JobRollout {
-                    remote: &remote,
-                    snap: &snap,
-                    kv: &kv,
-                    hooks: &hooks,
-                    timeout_secs: timeout_for(job),
-                    sync_only: opts.sync_only,
-                    gate: &gate,
-                }
-                .run(&p.plan)
-                .and_then(|()| {
-                    let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
-                    hooks.run(job, Event::PostDeploy, &active, 1, &[])
-                })
+            if !sync_error.is_empty() {
+                return Err(Error::new(ErrorKind::RunCommand, sync_error.join("; ")));
+            }
+            let rollout = rollout::JobRollout {
+                remote: &remote,
+                snap: &snap,
+                kv: &kv,
+                hooks: &hooks,
+                timeout_secs: timeout_for(job),
+                sync_only: opts.sync_only,
+                gate: &gate,
             };
-            let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let result = match result {
-                Ok(()) => promote(&conn, &snap, &mut lock_kv(&kv), job).map(|()| {
-                    out.job_status(job, "promoted");
-                    out.message(&format!("deploy: job \"{job}\" promoted"));
-                    Ok(())
-                }),
-                Err(e) => {
-                    out.job_status(job, "failed");
-                    out.message(&format!("deploy: job \"{job}\" failed: {e}"));
-                    Ok(Err(e.to_string()))
-                }
-            };
-            persist_kv(&conn, &kv, "deploy").and(result)
-        });
+            rollout.run(&p.plan)?;
+            let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+            hooks.run(job, Event::PostDeploy, &active, 1, &[])
+        };
+        let outcomes =
+            bounded_map(&to_roll, CONCURRENT_JOBS, |p| finish_job(&writer, &snap, &kv, out, &p.plan.job, roll_out(p)));
         for (p, outcome) in to_roll.into_iter().zip(outcomes) {
             match outcome? {
                 Ok(()) => report.deployed.push(p.plan.job.clone()),
@@ -348,6 +333,32 @@ pub fn deploy_with(
     report.plan.waves = merge_waves(planned_waves);
     report.failed = failed;
     Ok(report)
+}
+
+/// Promote a job whose rollout succeeded, or report its failure; then checkpoint the KV. The outer
+/// error is a catalog write failure (fatal for the deploy), the inner one the job's own failure.
+fn finish_job(
+    writer: &Mutex<Connection>,
+    snap: &Snapshot,
+    kv: &SharedKv,
+    out: &dyn Reporter,
+    job: &str,
+    rolled_out: Result<()>,
+) -> Result<std::result::Result<(), String>> {
+    let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+    let outcome = match rolled_out {
+        Ok(()) => promote(&conn, snap, &mut lock_kv(kv), job).map(|()| {
+            out.job_status(job, "promoted");
+            out.message(&format!("deploy: job \"{job}\" promoted"));
+            Ok(())
+        }),
+        Err(e) => {
+            out.job_status(job, "failed");
+            out.message(&format!("deploy: job \"{job}\" failed: {e}"));
+            Ok(Err(e.to_string()))
+        }
+    };
+    persist_kv(&conn, kv, "deploy").and(outcome)
 }
 
 fn not_planned(job: &str, seq: i64, decision: &str, reason: &str) -> PlannedJob {

@@ -2,10 +2,10 @@
 //! gate (up to 16 jobs at once) — manifest probes, then the job's `health_check` commands —
 //! summarised per job for the terminal and `--json`.
 
+use super::check_workers;
 use super::job::{gate_job, JobVerdict};
 use super::parallel::bounded_map;
 use super::targets::HealthCatalog;
-use super::{check_workers, BothChecks, ExtraCheck, NoExtraChecks};
 use crate::bucket::Bucket;
 use crate::jobcmd::{shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
@@ -79,26 +79,35 @@ pub fn health_check_command(
     opts: &HealthCheckOptions,
     report: &(dyn Fn(&str) + Sync),
 ) -> Result<HealthSummary> {
-    let bucket = Bucket::open(root)?;
-    let executor = ssh_executor(&bucket);
-    let summary = run_health_check(&bucket, opts, &executor, &NoExtraChecks, report);
-    executor.close();
-    let summary = summary?;
+    let summary = health_check_summary(root, opts, report)?;
     match summary.failure() {
         Some(failure) => Err(failure),
         None => Ok(summary),
     }
 }
 
+/// `maand health_check` in the bucket at `root`, returning the summary even when jobs failed (the
+/// CLI prints it with `--json` before failing).
+pub fn health_check_summary(
+    root: &Path,
+    opts: &HealthCheckOptions,
+    report: &(dyn Fn(&str) + Sync),
+) -> Result<HealthSummary> {
+    let bucket = Bucket::open(root)?;
+    let executor = ssh_executor(&bucket);
+    let summary = run_health_check(&bucket, opts, &executor, report);
+    executor.close();
+    summary
+}
+
 /// The health check on an opened bucket with a given executor. Each job's `health_check`
-/// commands always run (after its probes); `extra` adds checks after them (tests pass fakes).
+/// commands run after its probes.
 /// Returns the summary even when jobs failed (see `HealthSummary::failure`); an unknown `--jobs`
 /// name, an unreadable catalog or a failed worker gate is an error.
 pub fn run_health_check(
     bucket: &Bucket,
     opts: &HealthCheckOptions,
     executor: &dyn Executor,
-    extra: &dyn ExtraCheck,
     report: &(dyn Fn(&str) + Sync),
 ) -> Result<HealthSummary> {
     let conn = bucket.connect()?;
@@ -113,9 +122,7 @@ pub fn run_health_check(
     };
     let lines = ReportLines { report, verbose: opts.verbose };
     let commands = JobCommands::start(bucket, &conn, shared_kv(KvStore::load(&conn)?), &lines, &log)?;
-    let own = HealthCheckCommands { commands: &commands };
-    let extra = BothChecks(&own, extra);
-    let extra = &extra;
+    let extra = &HealthCheckCommands { commands: &commands };
     let output = |source: &str, stream: Stream, text: &str| {
         if opts.verbose {
             let sep = if stream == Stream::Stderr { '!' } else { '|' };

@@ -13,8 +13,8 @@ mod targets;
 mod workers;
 
 pub use command::{
-    health_check_command, run_health_check, HealthCheckOptions, HealthSummary, JobHealth, JobHealthStatus,
-    JOB_PARALLELISM,
+    health_check_command, health_check_summary, run_health_check, HealthCheckOptions, HealthSummary, JobHealth,
+    JobHealthStatus, JOB_PARALLELISM,
 };
 pub use job::{check_job, check_job_streaming, SKIP_NOTHING_TO_CHECK, SKIP_NO_ALLOCATIONS};
 pub(crate) use parallel::bounded_map;
@@ -60,25 +60,6 @@ pub enum HealthOutcome {
 pub trait ExtraCheck: Sync {
     fn has_checks(&self, job: &str) -> bool;
     fn run(&self, job: &str) -> Result<(), String>;
-}
-
-/// Two sets of extra checks, the first then the second (a job's `health_check` commands plus
-/// whatever a caller adds).
-pub struct BothChecks<'a>(pub &'a dyn ExtraCheck, pub &'a dyn ExtraCheck);
-
-impl ExtraCheck for BothChecks<'_> {
-    fn has_checks(&self, job: &str) -> bool {
-        self.0.has_checks(job) || self.1.has_checks(job)
-    }
-
-    fn run(&self, job: &str) -> Result<(), String> {
-        for check in [self.0, self.1] {
-            if check.has_checks(job) {
-                check.run(job)?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// No extra checks: only the manifest probes count.
