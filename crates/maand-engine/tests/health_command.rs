@@ -8,8 +8,9 @@ use health_support::*;
 use maand_core::{parse_manifest, ErrorKind};
 use maand_engine::bucket::Bucket;
 use maand_engine::build::{build, BuildOptions};
+use maand_engine::health::HealthSummary;
 use maand_engine::health::{
-    health_check_command, parse_health_spec, run_health_check, HealthCheckOptions, JobHealth, JobHealthStatus,
+    health_check_summary, parse_health_spec, run_health_check, HealthCheckOptions, JobHealth, JobHealthStatus,
 };
 use maand_remote::recording::Reply;
 use maand_remote::{Call, RecordingExecutor, Stream};
@@ -211,4 +212,17 @@ fn bucket_port(bucket: &Bucket, job: &str, name: &str) -> i64 {
         .find(|p| p.job == job && p.name == name)
         .unwrap()
         .port
+}
+
+/// `maand health_check` as the CLI runs it: a failed job makes it an error.
+fn health_check_command(
+    root: &std::path::Path,
+    opts: &HealthCheckOptions,
+    report: &(dyn Fn(&str) + Sync),
+) -> maand_core::Result<HealthSummary> {
+    let summary = health_check_summary(root, opts, report)?;
+    match summary.failure() {
+        Some(failure) => Err(failure),
+        None => Ok(summary),
+    }
 }

@@ -72,22 +72,8 @@ impl HealthSummary {
     }
 }
 
-/// `maand health_check` in the bucket at `root` (read-only, no lock): SSH over the bucket's
-/// maand.conf. Any failed job makes it an error (`HealthSummary::failure`).
-pub fn health_check_command(
-    root: &Path,
-    opts: &HealthCheckOptions,
-    report: &(dyn Fn(&str) + Sync),
-) -> Result<HealthSummary> {
-    let summary = health_check_summary(root, opts, report)?;
-    match summary.failure() {
-        Some(failure) => Err(failure),
-        None => Ok(summary),
-    }
-}
-
-/// `maand health_check` in the bucket at `root`, returning the summary even when jobs failed (the
-/// CLI prints it with `--json` before failing).
+/// `maand health_check` in the bucket at `root` (read-only, no lock; SSH per maand.conf), returning
+/// the summary even when jobs failed (`HealthSummary::failure`; the CLI prints `--json` first).
 pub fn health_check_summary(
     root: &Path,
     opts: &HealthCheckOptions,

@@ -13,8 +13,8 @@ mod targets;
 mod workers;
 
 pub use command::{
-    health_check_command, health_check_summary, run_health_check, HealthCheckOptions, HealthSummary, JobHealth,
-    JobHealthStatus, JOB_PARALLELISM,
+    health_check_summary, run_health_check, HealthCheckOptions, HealthSummary, JobHealth, JobHealthStatus,
+    JOB_PARALLELISM,
 };
 pub use job::{check_job, check_job_streaming, SKIP_NOTHING_TO_CHECK, SKIP_NO_ALLOCATIONS};
 pub(crate) use parallel::bounded_map;
