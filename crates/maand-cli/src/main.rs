@@ -34,12 +34,29 @@ fn main() -> ExitCode {
     };
     match run(cli, root) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("{failure_prefix}{e}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// A command stopped by SIGINT/SIGTERM between batches (exit status 130); the text says what was
+/// done and what remains.
+#[derive(Debug)]
+struct Interrupted(String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
     let printer = Printer::from_env();
@@ -61,7 +78,8 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             printer.message(&format!("build: {}", parts.join(", ")));
         }
         Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
-            let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only };
+            let interrupt = maand_remote::interrupt::Interrupt::new();
+            let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only, interrupt };
             let reporter = progress::reporter();
             let report = maand_engine::deploy::deploy(root, &opts, reporter.as_ref())?;
             drop(reporter);
@@ -76,7 +94,14 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 }
             }
             if let Some(failure) = report.failure() {
+                if let Some(stopped) = report.interruption() {
+                    eprintln!("{failure}");
+                    return Err(Interrupted(stopped).into());
+                }
                 return Err(failure.into());
+            }
+            if let Some(stopped) = report.interruption() {
+                return Err(Interrupted(stopped).into());
             }
         }
         Command::HealthCheck { jobs, wait, verbose, json } => {
@@ -267,10 +292,27 @@ fn job_target(root: &Path, a: args::JobTargetArgs, target: &str) -> anyhow::Resu
         target: target.to_string(),
         allocations: args::split_list(&a.allocations),
         health_check: a.health_check,
+        interrupt: maand_remote::interrupt::Interrupt::new(),
     };
     let reporter = progress::reporter();
     let report = maand_engine::jobctl::job_control(root, &opts, reporter.as_ref())?;
     drop(reporter);
+    if report.interrupted {
+        if let Some(failure) = report.failure() {
+            eprintln!("{failure}");
+        }
+        let remaining: Vec<String> = report
+            .jobs
+            .iter()
+            .filter_map(|j| j.skipped.as_ref().map(|why| format!("  job {}: {why}", j.job)))
+            .collect();
+        return Err(Interrupted(format!(
+            "job {} interrupted: no new batch was started\n{}",
+            opts.target,
+            remaining.join("\n")
+        ))
+        .into());
+    }
     match report.failure() {
         Some(failure) => Err(failure.into()),
         None => Ok(()),

@@ -13,6 +13,7 @@ use crate::output::Reporter;
 use crate::remote_steps::{Remote, Step};
 use crate::runlog::RunLog;
 use crate::transport::{ssh_executor, worker_addr};
+use maand_core::rollout::shipped_dir_name;
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::script::shell_quote;
 use maand_remote::{Executor, RemoteScript, WorkerAddr};
@@ -167,7 +168,11 @@ impl CleanupPlan {
             .job_trees
             .iter()
             .map(|(addr, jobs)| {
-                let trees: Vec<String> = jobs.iter().map(|j| shell_quote(&format!("{base}/jobs/{j}"))).collect();
+                let trees: Vec<String> = jobs
+                    .iter()
+                    .flat_map(|j| [format!("{base}/jobs/{j}"), format!("{base}/jobs/{}", shipped_dir_name(j))])
+                    .map(|p| shell_quote(&p))
+                    .collect();
                 let script = RemoteScript::from_lines([format!("rm -rf {}", trees.join(" "))]);
                 cleanup_step("cleanup_job_tree", addr.clone(), script)
             })

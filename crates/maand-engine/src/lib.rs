@@ -1,6 +1,7 @@
 //! maand-engine: the pipelines (init, build, inspection, and later deploy and day-2 operations),
 //! built from maand-core decisions, maand-store persistence and maand-remote transport.
 
+pub mod batch_executor;
 pub mod bucket;
 pub mod build;
 pub mod calendar;

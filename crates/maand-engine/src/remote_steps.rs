@@ -32,6 +32,8 @@ pub struct TargetBatch<'a> {
     pub phase: &'a str,
     pub target: &'a str,
     pub timeout_secs: Option<u64>,
+    /// Swap the deploy's shipped files into place right before the target (runner.py `--swap`).
+    pub swap: bool,
 }
 
 /// What a step printed and how it exited (connection failures are errors, not outputs).
@@ -142,13 +144,22 @@ impl Remote<'_> {
     ) -> std::result::Result<(), String> {
         let steps: Vec<Step<'_>> = workers
             .into_iter()
-            .map(|(worker, env)| Step {
-                job: Some(batch.job),
-                phase: batch.phase,
-                action: batch.target,
-                worker,
-                script: self.runner_script(batch.target, batch.job, &env),
-                timeout_secs: batch.timeout_secs,
+            .map(|(worker, env)| {
+                let mut script = self.runner_script(batch.target, batch.job, &env);
+                if batch.swap {
+                    // Swap the files the deploy shipped into place first (DESIGN §3.16).
+                    for line in &mut script.lines {
+                        line.push_str(" --swap");
+                    }
+                }
+                Step {
+                    job: Some(batch.job),
+                    phase: batch.phase,
+                    action: batch.target,
+                    worker,
+                    script,
+                    timeout_secs: batch.timeout_secs,
+                }
             })
             .collect();
         let errors: Vec<String> =

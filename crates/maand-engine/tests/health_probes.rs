@@ -267,7 +267,7 @@ impl ExtraCheck for CountingExtra {
     fn has_checks(&self, job: &str) -> bool {
         job == "api"
     }
-    fn run(&self, _job: &str) -> Result<(), String> {
+    fn run(&self, _job: &str, _allocations: &[String]) -> Result<(), String> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         if n < self.fail_first {
             Err(format!("command_health_check failed on 127.0.0.1 (call {})", n + 1))

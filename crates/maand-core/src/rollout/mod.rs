@@ -7,6 +7,7 @@ mod batches;
 mod blocked;
 mod classify;
 mod file_manifest;
+mod job_rollout;
 mod job_waves;
 mod order;
 mod planned_action;
@@ -22,8 +23,11 @@ pub use file_manifest::{
     changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file,
     parse_file_manifest, plan_hash, was_promoted, FileManifest, HEALTH_FAILED_MARKER, HELPER_FILES,
 };
+pub use job_rollout::{
+    plan_job_rollout, plan_target_rollout, AllocationAction, Batch, Gate, JobRollout, Phase, RolloutInput,
+};
 pub use job_waves::{wave_jobs, WaveCandidate};
 pub use order::{resolve_rollout_order, OrderSource, RolloutOrder};
 pub use planned_action::{planned_action, DeploySettings, PlannedAction};
-pub use rsync_filter::rsync_filter;
+pub use rsync_filter::{rsync_filter, shipped_dir_name};
 pub use update_action::{resolve_update_action, UpdateAction};

@@ -1,10 +1,16 @@
-//! The rsync merge-filter file of a job sync (spec §5.7, internals §2.7): only the named jobs'
-//! trees are transferred, other jobs on the worker are untouched and template sources never leave
-//! the CLI host.
+//! The rsync merge-filter file of a job sync (spec §5.7, internals §2.7, DESIGN §3.16): only the
+//! named jobs' trees are transferred — into their side directories `jobs/.<job>.next/`, from where
+//! each allocation's files are swapped into `jobs/<job>/` right before its batch — other jobs on
+//! the worker are untouched and template sources never leave the CLI host.
 
 use crate::{Error, ErrorKind, Result};
 
-/// `+ jobs/<job>/` per job (sorted, each once), then `- jobs/*` and `- jobs/**/*.tpl`, one rule
+/// The side directory beside `jobs/<job>/` that a deploy ships a job's files into.
+pub fn shipped_dir_name(job: &str) -> String {
+    format!(".{job}.next")
+}
+
+/// `+ jobs/.<job>.next/` per job (sorted, each once), then `- jobs/*` and `- jobs/**/*.tpl`, one rule
 /// per line with a trailing newline. Wildcard characters in a job name are escaped so they match
 /// literally; a name with a line break cannot be written into a filter file and is an error.
 pub fn rsync_filter(jobs: &[String]) -> Result<String> {
@@ -19,7 +25,7 @@ pub fn rsync_filter(jobs: &[String]) -> Result<String> {
                 format!("job {job:?}: the name contains a line break, which an rsync filter cannot hold; rename the job directory"),
             ));
         }
-        out.push_str(&format!("+ jobs/{}/\n", escape_pattern(job)));
+        out.push_str(&format!("+ jobs/{}/\n", escape_pattern(&shipped_dir_name(job))));
     }
     out.push_str("- jobs/*\n- jobs/**/*.tpl\n");
     Ok(out)
@@ -51,14 +57,14 @@ mod tests {
 
     #[test]
     fn one_job() {
-        assert_eq!(rsync_filter(&jobs(&["api"])).unwrap(), "+ jobs/api/\n- jobs/*\n- jobs/**/*.tpl\n");
+        assert_eq!(rsync_filter(&jobs(&["api"])).unwrap(), "+ jobs/.api.next/\n- jobs/*\n- jobs/**/*.tpl\n");
     }
 
     #[test]
     fn several_jobs_sorted_once_each() {
         assert_eq!(
             rsync_filter(&jobs(&["web", "api", "web"])).unwrap(),
-            "+ jobs/api/\n+ jobs/web/\n- jobs/*\n- jobs/**/*.tpl\n"
+            "+ jobs/.api.next/\n+ jobs/.web.next/\n- jobs/*\n- jobs/**/*.tpl\n"
         );
     }
 
@@ -69,8 +75,8 @@ mod tests {
 
     #[test]
     fn wildcards_are_escaped_and_line_breaks_rejected() {
-        assert_eq!(rsync_filter(&jobs(&["a*b\\c"])).unwrap().lines().next(), Some("+ jobs/a\\*b\\\\c/"));
-        assert_eq!(rsync_filter(&jobs(&["back\\slash"])).unwrap().lines().next(), Some("+ jobs/back\\slash/"));
+        assert_eq!(rsync_filter(&jobs(&["a*b\\c"])).unwrap().lines().next(), Some("+ jobs/.a\\*b\\\\c.next/"));
+        assert_eq!(rsync_filter(&jobs(&["back\\slash"])).unwrap().lines().next(), Some("+ jobs/.back\\slash.next/"));
         let e = rsync_filter(&jobs(&["a\nb"])).unwrap_err();
         assert!(e.is(ErrorKind::InvalidJob));
         assert!(e.to_string().contains("line break"), "{e}");

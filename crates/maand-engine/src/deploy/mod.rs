@@ -1,7 +1,10 @@
 //! `maand deploy` (spec §5 with the DESIGN §3 fixes): reconcile disabled/removed allocations, then
-//! per `deployment_seq` wave stage and plan each job, sync what changed, roll it out with health
-//! gates, and promote per job. A failed job never undoes another job's promotion; a job whose
-//! upstream failed in this run is reported blocked. `update_seq` advances only when workers were
+//! per `deployment_seq` wave: check the health of running jobs (pre-flight), run `pre_deploy`
+//! hooks, stage and plan each job with its batches, ship what changed to the side directories,
+//! and roll each job out batch by batch — files swapped in right before a batch, each allocation
+//! promoted as soon as its batch passed its gate. A failed job never undoes another job's
+//! promotion; a job whose upstream failed in this run is reported blocked; an interrupt lets the
+//! step in flight finish and starts nothing new. `update_seq` advances only when workers were
 //! actually synced, and an unchanged deploy contacts no worker at all.
 
 pub(crate) mod gate;
@@ -22,22 +25,26 @@ pub(crate) use stage::{io as io_error, job_staging_dir, write_cert_files, write_
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
 
+use crate::batch_executor::Ending;
 use crate::bucket::{now_unix, Bucket};
-use crate::build::{allocation_ns, build_in_with, BuildOptions};
+use crate::build::{allocation_ns, build_in_with, job_ns, BuildOptions};
 use crate::health::bounded_map;
 use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands, SharedKv};
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
 use crate::runlog::{LogCtx, LogEvent, RunLog};
+use gate::GateContext;
 use hooks::DeployHooks;
 use maand_core::manifest::Event;
+use maand_core::rollout::PlannedAction;
 use maand_core::rollout::{blocked_jobs, file_manifest_json, wave_jobs, WaveCandidate};
 use maand_core::{Error, ErrorKind, Result};
+use maand_remote::interrupt::Interrupt;
 use maand_remote::Executor;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
-use planner::{plan_job, PlanInput, PlannedJob};
+use planner::{plan_job, plan_rollout, running_allocations, PlanInput, PlannedJob, RolloutContext};
 use rusqlite::Connection;
 use serde::Serialize;
 use snapshot::Snapshot;
@@ -56,6 +63,17 @@ pub struct DeployOptions {
     pub dry_run: bool,
     pub force: bool,
     pub sync_only: bool,
+    /// Asked between batches: once set, no new batch, job or wave starts.
+    pub interrupt: Interrupt,
+}
+
+/// Where a job's rollout got to in this run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobProgress {
+    /// Allocations promoted in this run.
+    pub promoted: Vec<String>,
+    /// Allocations of the plan that were not (a later deploy rolls them).
+    pub remaining: Vec<String>,
 }
 
 /// What a deploy did, job by job.
@@ -66,6 +84,15 @@ pub struct DeployReport {
     pub skipped: Vec<String>,
     pub blocked: Vec<String>,
     pub failed: BTreeMap<String, String>,
+    /// True when an interrupt stopped the deploy between batches.
+    pub interrupted: bool,
+    /// Jobs stopped by the interrupt, and jobs it kept from starting.
+    pub interrupted_jobs: Vec<String>,
+    pub not_started: Vec<String>,
+    /// Per job that rolled out (fully or not): what was promoted and what remains.
+    pub progress: BTreeMap<String, JobProgress>,
+    /// (job, worker) whose stop waits for an unreachable worker.
+    pub pending_stops: Vec<(String, String)>,
     pub plan: DeployPlan,
 }
 
@@ -91,6 +118,17 @@ impl DeployReport {
         if !self.blocked.is_empty() {
             parts.push(named(self.blocked.len(), "blocked", &self.blocked.iter().collect::<Vec<_>>()));
         }
+        if !self.interrupted_jobs.is_empty() {
+            let jobs: Vec<&String> = self.interrupted_jobs.iter().collect();
+            parts.push(named(jobs.len(), "interrupted", &jobs));
+        }
+        if !self.not_started.is_empty() {
+            parts.push(named(self.not_started.len(), "not started", &self.not_started.iter().collect::<Vec<_>>()));
+        }
+        if !self.pending_stops.is_empty() {
+            let stops: Vec<String> = self.pending_stops.iter().map(|(j, w)| format!("{j} on {w}")).collect();
+            parts.push(format!("stop pending (worker unreachable): {}", stops.join(", ")));
+        }
         if parts.is_empty() {
             return "deploy: nothing to deploy (no job in the catalog; run maand build)".to_string();
         }
@@ -102,9 +140,42 @@ impl DeployReport {
         if self.failed.is_empty() && self.blocked.is_empty() {
             return None;
         }
-        let mut parts: Vec<String> = self.failed.iter().map(|(j, e)| format!("job {j}: {e}")).collect();
+        let mut parts: Vec<String> =
+            self.failed.iter().map(|(j, e)| format!("job {j}: {e}{}", self.progress_note(j))).collect();
         parts.extend(self.blocked.iter().map(|j| format!("job {j}: blocked (an upstream job failed)")));
         Some(Error::msg(format!("deploy failed: {}", parts.join("\n"))))
+    }
+
+    /// What the interrupt left, or None when the deploy was not interrupted.
+    pub fn interruption(&self) -> Option<String> {
+        if !self.interrupted {
+            return None;
+        }
+        let mut lines = vec!["deploy interrupted: no new batch was started".to_string()];
+        for (job, p) in &self.progress {
+            if p.promoted.is_empty() && p.remaining.is_empty() {
+                continue;
+            }
+            let done = if p.promoted.is_empty() { "nothing".to_string() } else { p.promoted.join(", ") };
+            let left = if p.remaining.is_empty() { "nothing".to_string() } else { p.remaining.join(", ") };
+            lines.push(format!("  job {job}: done (promoted) on {done}; remaining on {left}"));
+        }
+        if !self.not_started.is_empty() {
+            lines.push(format!("  not started: {}", self.not_started.join(", ")));
+        }
+        lines.push("re-run maand deploy to resume: only what was not promoted is rolled out".to_string());
+        Some(lines.join("\n"))
+    }
+
+    fn progress_note(&self, job: &str) -> String {
+        match self.progress.get(job) {
+            Some(p) if !p.promoted.is_empty() || !p.remaining.is_empty() => format!(
+                " (promoted in this run: {}; not rolled out: {})",
+                if p.promoted.is_empty() { "none".to_string() } else { p.promoted.join(", ") },
+                if p.remaining.is_empty() { "none".to_string() } else { p.remaining.join(", ") }
+            ),
+            _ => String::new(),
+        }
     }
 }
 
@@ -120,6 +191,13 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
     crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
+}
+
+/// How one job's rollout ended.
+enum JobEnd {
+    Deployed,
+    Interrupted,
+    Failed(String),
 }
 
 /// Deploy through a given executor (tests pass a recording one).
@@ -153,12 +231,12 @@ pub fn deploy_with(
         .filter_map(|j| j.remote_timeout_seconds.and_then(|t| u64::try_from(t).ok()).map(|t| (j.name.clone(), t)))
         .collect();
     let timeout_for = |job: &str| -> Option<u64> { timeouts.get(job).copied() };
+    let interrupted = || opts.interrupt.requested();
     let mut report = DeployReport { update_seq: snap.update_seq, ..Default::default() };
 
     // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says).
     report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m), &health_commands);
     if !opts.dry_run {
         let outcome = reconcile::reconcile(
             &reconcile::ReconcileInput {
@@ -173,16 +251,19 @@ pub fn deploy_with(
         )?;
         persist_kv(&conn, &kv, "deploy")?;
         failed.extend(outcome.failed);
+        report.pending_stops = outcome.pending;
+        let gates = GateContext { bucket, snap: &snap, executor, extra: &health_commands };
         for job in &outcome.stopped_jobs {
-            if !snap.active(job).is_empty() && !failed.contains_key(job) {
-                if let Err(e) = gate(job) {
+            let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+            if !active.is_empty() && !failed.contains_key(job) {
+                if let Err(e) = gates.gate(job, &active, &|m: &str| out.message(m)) {
                     failed.insert(job.clone(), e.to_string());
                 }
             }
         }
     }
     let snap = if opts.dry_run { snap } else { Snapshot::load(&conn)? };
-    let gate = |job: &str| gate::deploy_gate(bucket, &snap, executor, job, &|m: &str| out.message(m), &health_commands);
+    let gates = GateContext { bucket, snap: &snap, executor, extra: &health_commands };
 
     let candidates: Vec<WaveCandidate> = snap
         .jobs
@@ -202,10 +283,28 @@ pub fn deploy_with(
         use_sudo: bucket.conf.use_sudo,
         parallel: bucket.conf.parallel,
         prepared: Default::default(),
+        unreachable: Default::default(),
+    };
+    let preflight = |job: &str, running: &[String]| -> Result<BTreeMap<String, String>> {
+        if running.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        out.job_status(job, "pre-flight health check");
+        let failing = gates.failing(job, running)?;
+        for (ip, why) in &failing {
+            out.message(&format!(
+                "deploy: job \"{job}\" on {ip} fails its health check before the rollout ({why}); it is rolled out first"
+            ));
+        }
+        Ok(failing)
     };
     let mut synced_any = false;
     let mut planned_waves: Vec<(i64, Vec<PlannedJob>)> = Vec::new();
     for (seq, jobs) in wave_jobs(&candidates, &opts.jobs) {
+        if interrupted() {
+            report.not_started.extend(jobs);
+            continue;
+        }
         let mut wave = Vec::new();
         for job in jobs {
             let blocked = blocked_jobs(&failed.keys().cloned().collect(), &upstream_of);
@@ -219,30 +318,25 @@ pub fn deploy_with(
                 report.blocked.push(job.clone());
                 continue;
             }
-            out.job_status(&job, "staging");
-            let active: Vec<String> = snap.active(&job).iter().map(|a| a.worker_ip.clone()).collect();
-            if let Err(e) = hooks.run(&job, Event::PreDeploy, &active, 1, &[]) {
-                out.message(&format!("deploy: job \"{job}\" failed: {e}"));
-                failed.insert(job.clone(), e.to_string());
-                wave.push(not_planned(&job, seq, "failed", &e.to_string()));
-                continue;
-            }
-            let kv_now = lock_kv(&kv);
-            let plan_input = PlanInput {
-                conn: &conn,
-                snap: &snap,
-                kv: &kv_now,
-                key: key.as_ref(),
-                staging_root: &staging_root,
-                update_seq: new_seq,
-                force: opts.force,
-                sync_only: opts.sync_only,
-            };
-            let planned = plan_job(&plan_input, &job, seq);
-            drop(kv_now);
-            match planned {
+            match plan_one(
+                &job,
+                seq,
+                &PlanCtx {
+                    conn: &conn,
+                    snap: &snap,
+                    kv: &kv,
+                    key: key.as_ref(),
+                    staging_root: &staging_root,
+                    new_seq,
+                    opts,
+                    hooks: &hooks,
+                    out,
+                    preflight: &preflight,
+                },
+            ) {
                 Ok(p) => wave.push(p),
                 Err(e) => {
+                    out.message(&format!("deploy: job \"{job}\" failed: {e}"));
                     failed.insert(job.clone(), e.to_string());
                     wave.push(not_planned(&job, seq, "failed", &e.to_string()));
                 }
@@ -260,20 +354,7 @@ pub fn deploy_with(
                 to_roll.push(p);
             } else {
                 if p.plan.decision == "skip" {
-                    out.job_status(&p.plan.job, "skipped (already promoted)");
-                    out.message(&format!("deploy: skip job \"{}\" (already promoted on all allocations)", p.plan.job));
-                    log.event(&LogEvent {
-                        event: "deploy_skip".into(),
-                        ctx: LogCtx {
-                            worker: None,
-                            job: Some(p.plan.job.clone()),
-                            phase: "rollout".into(),
-                            action: "skip".into(),
-                        },
-                        reason: Some("already_promoted".into()),
-                        msg: None,
-                        extra: Vec::new(),
-                    });
+                    report_skip(out, &log, &p.plan.job);
                     report.skipped.push(p.plan.job.clone());
                 }
                 planned_waves.push((seq, vec![p]));
@@ -288,77 +369,187 @@ pub fn deploy_with(
         }
         let synced = syncer.sync_jobs(&names)?;
         synced_any |= synced.values().any(Result::is_ok);
+        let unreachable: Vec<String> = syncer.unreachable().into_keys().collect();
         // The jobs of one wave do not depend on each other (DESIGN §3.5): roll them out
-        // concurrently, each promoted as soon as it succeeds.
-        let roll_out = |p: &PlannedJob| -> Result<()> {
+        // concurrently, each allocation promoted as soon as its batch passed its gate.
+        let roll_out = |p: &PlannedJob| -> (JobProgress, JobEnd) {
             let job = p.plan.job.as_str();
-            let sync_error: Vec<String> = snap
-                .non_removed(job)
+            let mut progress = JobProgress::default();
+            let ship_errors: Vec<String> = snap
+                .active(job)
                 .iter()
                 .filter_map(|a| synced.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
                 .collect();
-            if !sync_error.is_empty() {
-                return Err(Error::new(ErrorKind::RunCommand, sync_error.join("; ")));
+            if !ship_errors.is_empty() {
+                let msg = format!("nothing changed on its workers: {}", ship_errors.join("; "));
+                return (progress, JobEnd::Failed(msg));
             }
-            let rollout = rollout::JobRollout {
+            let new: Vec<&str> = p
+                .plan
+                .allocations
+                .iter()
+                .filter(|a| !a.disabled && a.planned == PlannedAction::Start)
+                .map(|a| a.worker_ip.as_str())
+                .collect();
+            if opts.sync_only && !new.is_empty() {
+                let msg = format!("sync-only deploy cannot start new allocations on job \"{job}\": {}", new.join(","));
+                return (progress, JobEnd::Failed(msg));
+            }
+            let promote = |ips: &[String]| promote_allocations(&writer, &snap, &kv, job, ips);
+            let run = rollout::JobRolloutRun {
                 remote: &remote,
                 snap: &snap,
-                kv: &kv,
                 hooks: &hooks,
+                gates: &gates,
                 timeout_secs: timeout_for(job),
-                sync_only: opts.sync_only,
-                gate: &gate,
+                unreachable: &unreachable,
+                promote: &promote,
+                interrupted: &interrupted,
             };
-            rollout.run(&p.plan)?;
-            let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
-            hooks.run(job, Event::PostDeploy, &active, 1, &[])
+            let end = match run.run(&p.plan) {
+                Ok(end) => end,
+                Err(e) => return (progress, JobEnd::Failed(e.to_string())),
+            };
+            progress.promoted = end.promoted;
+            progress.remaining = end.remaining;
+            let outcome = match end.ending {
+                Ending::Completed => {
+                    let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+                    match hooks.run(job, Event::PostDeploy, &active, 1, &[]) {
+                        Ok(()) => JobEnd::Deployed,
+                        Err(e) => JobEnd::Failed(e.to_string()),
+                    }
+                }
+                Ending::Interrupted { .. } => JobEnd::Interrupted,
+                Ending::Failed { error, .. } => JobEnd::Failed(error.to_string()),
+            };
+            (progress, outcome)
         };
-        let outcomes =
-            bounded_map(&to_roll, CONCURRENT_JOBS, |p| finish_job(&writer, &snap, &kv, out, &p.plan.job, roll_out(p)));
+        let outcomes = bounded_map(&to_roll, CONCURRENT_JOBS, |p| {
+            let (progress, end) = roll_out(p);
+            finish_job(&writer, &kv, out, &p.plan.job, &end).map(|()| (progress, end))
+        });
         for (p, outcome) in to_roll.into_iter().zip(outcomes) {
-            match outcome? {
-                Ok(()) => report.deployed.push(p.plan.job.clone()),
-                Err(e) => {
-                    failed.insert(p.plan.job.clone(), e);
+            let (progress, end) = outcome?;
+            let job = p.plan.job.clone();
+            match end {
+                JobEnd::Deployed => report.deployed.push(job.clone()),
+                JobEnd::Interrupted => report.interrupted_jobs.push(job.clone()),
+                JobEnd::Failed(e) => {
+                    failed.insert(job.clone(), e);
                 }
             }
+            report.progress.insert(job, progress);
             planned_waves.push((seq, vec![p]));
         }
     }
     if synced_any {
-        conn.execute("UPDATE bucket SET update_seq = ?1", [new_seq])
-            .map_err(|e| Error::new(ErrorKind::Database, format!("update update_seq: {e}")))?;
+        catalog::set_update_seq(&conn, new_seq)?;
         report.update_seq = new_seq;
     }
+    report.interrupted = interrupted() && !opts.dry_run;
     report.plan.waves = merge_waves(planned_waves);
     report.failed = failed;
     Ok(report)
 }
 
-/// Promote a job whose rollout succeeded, or report its failure; then checkpoint the KV. The outer
-/// error is a catalog write failure (fatal for the deploy), the inner one the job's own failure.
-fn finish_job(
-    writer: &Mutex<Connection>,
-    snap: &Snapshot,
-    kv: &SharedKv,
-    out: &dyn Reporter,
-    job: &str,
-    rolled_out: Result<()>,
-) -> Result<std::result::Result<(), String>> {
-    let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    let outcome = match rolled_out {
-        Ok(()) => promote(&conn, snap, &mut lock_kv(kv), job).map(|()| {
+/// The pre-flight check of a job's running allocations: those failing, with why.
+type Preflight<'a> = dyn Fn(&str, &[String]) -> Result<BTreeMap<String, String>> + 'a;
+
+/// What planning one job needs.
+struct PlanCtx<'a> {
+    conn: &'a Connection,
+    snap: &'a Snapshot,
+    kv: &'a SharedKv,
+    key: Option<&'a SecretKey>,
+    staging_root: &'a Path,
+    new_seq: i64,
+    opts: &'a DeployOptions,
+    hooks: &'a DeployHooks<'a, 'a>,
+    out: &'a dyn Reporter,
+    preflight: &'a Preflight<'a>,
+}
+
+/// Plan one job: pre-flight health check (before its `pre_deploy` hooks when it has any, so they
+/// can order by it), the hooks, staging and classification, then its batches.
+fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
+    ctx.out.job_status(job, "staging");
+    let running = running_allocations(ctx.conn, ctx.snap, job)?;
+    let mut unhealthy: Option<BTreeMap<String, String>> = None;
+    if ctx.hooks.has(job, Event::PreDeploy) {
+        unhealthy = Some((ctx.preflight)(job, &running)?);
+    }
+    let env: Vec<(String, String)> = unhealthy
+        .iter()
+        .map(|u| ("UNHEALTHY_ALLOCATIONS".to_string(), u.keys().cloned().collect::<Vec<_>>().join(",")))
+        .collect();
+    let active: Vec<String> = ctx.snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+    ctx.hooks.run(job, Event::PreDeploy, &active, 1, &env)?;
+    let kv_now = lock_kv(ctx.kv);
+    let plan_input = PlanInput {
+        conn: ctx.conn,
+        snap: ctx.snap,
+        kv: &kv_now,
+        key: ctx.key,
+        staging_root: ctx.staging_root,
+        update_seq: ctx.new_seq,
+        force: ctx.opts.force,
+        sync_only: ctx.opts.sync_only,
+    };
+    let mut planned = plan_job(&plan_input, job, seq)?;
+    let stored_order = kv_now.get(&job_ns(job), "rollout_order").map(str::to_string);
+    drop(kv_now);
+    let updates = planned
+        .plan
+        .allocations
+        .iter()
+        .any(|a| !a.disabled && matches!(a.planned, PlannedAction::Reload | PlannedAction::Restart { .. }));
+    if unhealthy.is_none() && planned.plan.deploys() && updates {
+        unhealthy = Some((ctx.preflight)(job, &running)?);
+    }
+    let unhealthy = unhealthy.unwrap_or_default();
+    plan_rollout(
+        &mut planned.plan,
+        &RolloutContext {
+            snap: ctx.snap,
+            stored_order: stored_order.as_deref(),
+            unhealthy: &unhealthy,
+            job_control: ctx.hooks.has(job, Event::JobControl),
+        },
+    );
+    Ok(planned)
+}
+
+fn report_skip(out: &dyn Reporter, log: &RunLog, job: &str) {
+    out.job_status(job, "skipped (already promoted)");
+    out.message(&format!("deploy: skip job \"{job}\" (already promoted on all allocations)"));
+    log.event(&LogEvent {
+        event: "deploy_skip".into(),
+        ctx: LogCtx { worker: None, job: Some(job.to_string()), phase: "rollout".into(), action: "skip".into() },
+        reason: Some("already_promoted".into()),
+        msg: None,
+        extra: Vec::new(),
+    });
+}
+
+/// Report how a job's rollout ended, then checkpoint the KV. The error is a catalog write failure
+/// (fatal for the deploy).
+fn finish_job(writer: &Mutex<Connection>, kv: &SharedKv, out: &dyn Reporter, job: &str, end: &JobEnd) -> Result<()> {
+    match end {
+        JobEnd::Deployed => {
             out.job_status(job, "promoted");
             out.message(&format!("deploy: job \"{job}\" promoted"));
-            Ok(())
-        }),
-        Err(e) => {
+        }
+        JobEnd::Interrupted => {
+            out.job_status(job, "interrupted");
+            out.message(&format!("deploy: job \"{job}\" interrupted between batches"));
+        }
+        JobEnd::Failed(e) => {
             out.job_status(job, "failed");
             out.message(&format!("deploy: job \"{job}\" failed: {e}"));
-            Ok(Err(e.to_string()))
         }
-    };
-    persist_kv(&conn, kv, "deploy").and(outcome)
+    }
+    persist_kv(&writer.lock().unwrap_or_else(PoisonError::into_inner), kv, "deploy").map(|_| ())
 }
 
 fn not_planned(job: &str, seq: i64, decision: &str, reason: &str) -> PlannedJob {
@@ -369,6 +560,8 @@ fn not_planned(job: &str, seq: i64, decision: &str, reason: &str) -> PlannedJob 
             decision: decision.to_string(),
             reason: Some(reason.to_string()),
             allocations: Vec::new(),
+            unhealthy: Vec::new(),
+            rollout: Default::default(),
         },
         staged: BTreeMap::new(),
     }
@@ -397,12 +590,21 @@ fn record_plan_hashes(conn: &Connection, snap: &Snapshot, p: &PlannedJob) -> Res
     Ok(())
 }
 
-/// After a successful rollout: every non-removed allocation's staged state becomes its promoted
-/// state at the build's version; running allocations lose any "stopped" marker.
-fn promote(conn: &Connection, snap: &Snapshot, kv: &mut KvStore, job: &str) -> Result<()> {
+/// Promote these allocations of the job (worker IPs): their staged state becomes their promoted
+/// state at the build's version, running ones lose any "stopped" marker, KV `version` is set —
+/// with the KV checkpoint, in one transaction.
+fn promote_allocations(
+    writer: &Mutex<Connection>,
+    snap: &Snapshot,
+    kv: &SharedKv,
+    job: &str,
+    ips: &[String],
+) -> Result<()> {
+    let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut kv = lock_kv(kv);
     let tx =
         conn.unchecked_transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin promote: {e}")))?;
-    for a in snap.non_removed(job) {
+    for a in snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
         catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, &a.new_version)?;
         if a.is_active() {
             catalog::set_stopped(&tx, job, &a.alloc_id, false)?;

@@ -1,7 +1,8 @@
 //! The deploy plan: for every job of every wave, what happens to each allocation (start, restart,
-//! reload, sync, skip, stop, promote) and why. Dry-run prints this value; deploy executes it.
+//! reload, sync, skip, stop, promote) and why, and the job's rollout — batches in order with the
+//! allocations each gate checks. Dry-run prints this value; deploy executes it.
 
-use maand_core::rollout::{AllocationClass, PlannedAction};
+use maand_core::rollout::{AllocationClass, Batch, JobRollout, PlannedAction};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +32,10 @@ pub struct JobPlan {
     pub decision: String,
     pub reason: Option<String>,
     pub allocations: Vec<AllocationPlan>,
+    /// Active allocations that failed the health check taken before the rollout, with why.
+    pub unhealthy: Vec<(String, String)>,
+    /// The batches the deploy runs, in order.
+    pub rollout: JobRollout,
 }
 
 impl JobPlan {
@@ -84,6 +89,24 @@ impl DeployPlan {
                         for a in &job.allocations {
                             out.push_str(&allocation_line(a));
                         }
+                        for (ip, why) in &job.unhealthy {
+                            out.push_str(&format!("    {ip} fails its health check now ({why}): it goes first\n"));
+                        }
+                        if let Some(why) = job.rollout.refusal(&job.job) {
+                            out.push_str(&format!("    refused: {why}\n"));
+                        }
+                        if !job.rollout.swap_at_once.is_empty() {
+                            out.push_str(&format!(
+                                "    files swapped in at once: {}\n",
+                                job.rollout.swap_at_once.join(", ")
+                            ));
+                        }
+                        if job.rollout.has_batches() {
+                            out.push_str(&format!("    batches (rollout order: {}):\n", job.rollout.order_source));
+                            for (i, b) in job.rollout.batches.iter().enumerate() {
+                                out.push_str(&batch_line(i, b));
+                            }
+                        }
                     }
                     "skip" => out.push_str(&format!(
                         "  job \"{}\": skip ({})\n",
@@ -100,6 +123,16 @@ impl DeployPlan {
         }
         out
     }
+}
+
+fn batch_line(i: usize, b: &Batch) -> String {
+    let repair = if b.repair { " (repair)" } else { "" };
+    let gate = match &b.gate {
+        Some(g) if g.whole_job => " -> gate: whole job".to_string(),
+        Some(g) => format!(" -> gate: {}", g.allocations.join(", ")),
+        None => String::new(),
+    };
+    format!("      {}. {} {}{repair}: {}{gate}\n", i + 1, b.phase.as_str(), b.target, b.allocations.join(", "))
 }
 
 fn allocation_line(a: &AllocationPlan) -> String {

@@ -7,15 +7,15 @@ use super::stage::{stage_allocation, StageInput, Staged};
 use crate::prometheus::ServerAssets;
 use maand_core::manifest::RestartPolicy;
 use maand_core::rollout::{
-    classify, job_needs_rollout, parse_file_manifest, planned_action, AllocationPlanInput, DeploySettings, HashState,
-    PlannedAction,
+    classify, job_needs_rollout, parse_file_manifest, plan_job_rollout, planned_action, was_promoted, AllocationAction,
+    AllocationPlanInput, DeploySettings, HashState, JobRollout, PlannedAction, RolloutInput,
 };
 use maand_core::Result;
 use maand_store::catalog::{self, AllocationRow, HashRow};
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
 use rusqlite::Connection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub struct PlanInput<'a> {
@@ -86,9 +86,54 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
             decision: if deploys { "deploy" } else { "skip" }.into(),
             reason: (!deploys).then(|| "already promoted on all allocations".into()),
             allocations,
+            unhealthy: Vec::new(),
+            rollout: JobRollout::default(),
         },
         staged,
     })
+}
+
+/// What the rollout of a planned job is computed from besides its allocations' actions.
+pub struct RolloutContext<'a> {
+    pub snap: &'a Snapshot,
+    pub stored_order: Option<&'a str>,
+    /// Active allocations failing the pre-flight health check, with why.
+    pub unhealthy: &'a BTreeMap<String, String>,
+    pub job_control: bool,
+}
+
+/// Fill in the job's rollout plan (batches, gates, swaps) from its allocations' actions.
+pub fn plan_rollout(plan: &mut JobPlan, ctx: &RolloutContext<'_>) {
+    let actions: Vec<AllocationAction> = plan
+        .allocations
+        .iter()
+        .filter(|a| !a.removed)
+        .map(|a| AllocationAction { worker_ip: a.worker_ip.clone(), active: !a.disabled, action: a.planned.clone() })
+        .collect();
+    let unhealthy: BTreeSet<String> = ctx.unhealthy.keys().cloned().collect();
+    let job_row = ctx.snap.jobs.get(&plan.job);
+    plan.unhealthy = ctx.unhealthy.iter().map(|(ip, why)| (ip.clone(), why.clone())).collect();
+    plan.rollout = plan_job_rollout(&RolloutInput {
+        job: &plan.job,
+        allocations: &actions,
+        stored_order: ctx.stored_order,
+        unhealthy: &unhealthy,
+        max_concurrent_starts: job_row.map_or(0, |j| j.max_concurrent_starts),
+        max_concurrent_upgrades: job_row.map_or(1, |j| j.max_concurrent_upgrades),
+        job_control: ctx.job_control,
+    });
+}
+
+/// Active allocations of the job that were promoted at least once (running, unless broken).
+pub fn running_allocations(conn: &Connection, snap: &Snapshot, job: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for a in snap.active(job) {
+        let row = catalog::get_hash(conn, &hash_namespace(job), &a.alloc_id)?;
+        if row.is_some_and(|r| was_promoted(r.previous_hash.as_deref())) {
+            out.push(a.worker_ip.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The classification input for an allocation, using the freshly staged hash when there is one.

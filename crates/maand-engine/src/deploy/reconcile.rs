@@ -7,12 +7,12 @@ use super::hooks::DeployHooks;
 use super::plan::AllocationPlan;
 use super::planner::{allocation_plan, hash_namespace, plan_input};
 use super::snapshot::Snapshot;
-use super::stage::job_staging_dir;
+use super::stage::shipped_job_dir;
 use crate::build::{allocation_ns, job_ns};
 use crate::jobcmd::{lock_kv, SharedKv};
 use crate::remote_steps::{Remote, Step};
 use maand_core::manifest::{Event, RestartPolicy};
-use maand_core::rollout::{planned_action, DeploySettings, PlannedAction};
+use maand_core::rollout::{planned_action, shipped_dir_name, DeploySettings, PlannedAction};
 use maand_core::Result;
 use maand_remote::RemoteScript;
 use maand_store::catalog;
@@ -47,6 +47,8 @@ pub fn reconcile_plan(conn: &Connection, snap: &Snapshot) -> Result<Vec<(String,
 #[derive(Default)]
 pub struct ReconcileOutcome {
     pub failed: BTreeMap<String, String>,
+    /// (job, worker) whose stop waits for the worker to be reachable again.
+    pub pending: Vec<(String, String)>,
     pub stopped_jobs: BTreeSet<String>,
 }
 
@@ -80,9 +82,15 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
         } else {
             remote.out.message(&format!("deploy: stop removed allocation {job} on {}", a.worker_ip));
         }
-        let stop = remote.run(&step("stop", remote.runner_script("stop", &job, &[])));
+        let stop = remote.run_captured(&step("stop", remote.runner_script("stop", &job, &[])));
         match stop {
-            Ok(()) => {
+            Ok(o) if o.exit_code != 0 => {
+                outcome
+                    .failed
+                    .insert(job.clone(), format!("stop on {}: exited with status {}", a.worker_ip, o.exit_code));
+                continue;
+            }
+            Ok(_) => {
                 outcome.stopped_jobs.insert(job.clone());
                 let hook = input.hooks.run(
                     &job,
@@ -101,17 +109,32 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
                 dead_workers_with_files.insert(a.worker_ip.clone());
             }
             Err(e) => {
-                outcome.failed.insert(job.clone(), format!("stop on {}: {e}", a.worker_ip));
+                // The worker cannot be reached: the allocation is stopped by a later deploy.
+                remote.out.message(&format!(
+                    "deploy: warning: job \"{job}\" on {}: stop pending (worker unreachable: {e})",
+                    a.worker_ip
+                ));
+                outcome.pending.push((job.clone(), a.worker_ip.clone()));
                 continue;
             }
         }
         if a.removed {
             if in_catalog {
                 let base = format!("/opt/worker/{}/jobs/{}", snap.bucket_id, job);
-                let cleanup = RemoteScript::from_lines([format!(
-                    "if [ -d {b} ]; then find {b} -mindepth 1 -maxdepth 1 ! -name data ! -name logs -exec rm -rf {{}} +; fi",
-                    b = maand_remote::script::shell_quote(&base)
-                )]);
+                let cleanup = RemoteScript::from_lines([
+                    format!(
+                        "if [ -d {b} ]; then find {b} -mindepth 1 -maxdepth 1 ! -name data ! -name logs -exec rm -rf {{}} +; fi",
+                        b = maand_remote::script::shell_quote(&base)
+                    ),
+                    format!(
+                        "rm -rf {}",
+                        maand_remote::script::shell_quote(&format!(
+                            "/opt/worker/{}/jobs/{}",
+                            snap.bucket_id,
+                            shipped_dir_name(&job)
+                        ))
+                    ),
+                ]);
                 if let Err(e) = remote.run(&step("cleanup", cleanup)) {
                     outcome.failed.insert(job.clone(), format!("remove files on {}: {e}", a.worker_ip));
                     continue;
@@ -121,14 +144,15 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
             }
             catalog::delete_hash(input.conn, &hash_namespace(&job), &a.alloc_id)?;
             catalog::set_stopped(input.conn, &job, &a.alloc_id, false)?;
-            let _ = std::fs::remove_dir_all(job_staging_dir(input.staging_root, &a.worker_ip, &job));
+            let _ = std::fs::remove_dir_all(shipped_job_dir(input.staging_root, &a.worker_ip, &job));
         } else {
             catalog::set_stopped(input.conn, &job, &a.alloc_id, true)?;
         }
     }
     // Hash rows of removed allocations that never ran are dropped too (a re-add starts fresh).
     for a in snap.allocations.iter().filter(|a| a.removed) {
-        if !outcome.failed.contains_key(&a.job) {
+        let pending = outcome.pending.iter().any(|(j, ip)| *j == a.job && *ip == a.worker_ip);
+        if !outcome.failed.contains_key(&a.job) && !pending {
             catalog::delete_hash(input.conn, &hash_namespace(&a.job), &a.alloc_id)?;
         }
     }

@@ -1,159 +1,214 @@
-//! Rolling out one job (spec §5.5 default path): new allocations `start` in batches of
-//! `max_concurrent_starts` then one health gate; changed ones `reload` (first) or `restart` in
-//! batches of `max_concurrent_upgrades`, each batch followed by a health gate. After every batch
-//! the job's `after_allocation_started` commands run on its members (before the gate). Order per
-//! phase comes from the job's rollout order (DESIGN §3.7). A job with `job_control` commands runs
-//! those instead of the Makefile lifecycle. Any failure stops the job's rollout.
+//! Rolling out one job (spec §5.5 with DESIGN §3.14–3.17): its plan's files swapped in at once
+//! where no lifecycle step runs, then its batches through the one batch executor — each batch's
+//! files swapped into place right before its target (`start`, `reload`, `restart`) runs through
+//! runner.py, or the job's `job_control` commands; the job's `after_allocation_started` commands;
+//! the gate over what was rolled so far; and each allocation promoted as soon as its batch passed
+//! its gate.
 
+use super::gate::GateContext;
 use super::hooks::DeployHooks;
 use super::plan::JobPlan;
 use super::snapshot::Snapshot;
-use crate::jobcmd::{lock_kv, SharedKv};
-use crate::remote_steps::{Remote, TargetBatch};
+use crate::batch_executor::{execute, BatchSteps, Ending, Execution};
+use crate::remote_steps::{Remote, Step, TargetBatch};
 use maand_core::manifest::Event;
-use maand_core::rollout::{batches, resolve_rollout_order, PlannedAction, RolloutOrder};
+use maand_core::rollout::{Batch, Gate, PlannedAction};
 use maand_core::{Error, ErrorKind, Result};
 
-pub struct JobRollout<'a> {
+/// Everything one job's rollout talks to.
+pub struct JobRolloutRun<'a> {
     pub remote: &'a Remote<'a>,
     pub snap: &'a Snapshot,
-    pub kv: &'a SharedKv,
     pub hooks: &'a DeployHooks<'a, 'a>,
+    pub gates: &'a GateContext<'a>,
     pub timeout_secs: Option<u64>,
-    pub sync_only: bool,
-    /// Health gate of the whole job (wait mode).
-    pub gate: &'a (dyn Fn(&str) -> Result<()> + Sync),
+    /// Workers the deploy could not reach (their disabled allocations are left as they are).
+    pub unreachable: &'a [String],
+    /// Promote these allocations of the job (hash rows, KV `version`).
+    pub promote: &'a (dyn Fn(&[String]) -> Result<()> + Sync),
+    pub interrupted: &'a (dyn Fn() -> bool + Sync),
 }
 
-/// The two rollout phases, as `DEPLOY_PHASE` names them.
-#[derive(Clone, Copy)]
-enum Phase {
-    New,
-    Update,
+/// How a job's rollout ended when it did not fail before its first batch.
+pub struct RolloutEnd {
+    /// Allocations promoted in this run, in order.
+    pub promoted: Vec<String>,
+    /// Allocations of batches that did not run (interrupt) or did not pass (failure).
+    pub remaining: Vec<String>,
+    pub ending: Ending,
 }
 
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::New => "new",
-            Phase::Update => "update",
+impl JobRolloutRun<'_> {
+    pub fn run(&self, plan: &JobPlan) -> Result<RolloutEnd> {
+        let job = plan.job.as_str();
+        let rollout = &plan.rollout;
+        if let Some(why) = rollout.refusal(job) {
+            return Err(Error::new(ErrorKind::HealthCheckFailed, why));
         }
+        for w in &rollout.warnings {
+            self.remote.out.message(w);
+        }
+        let mut promoted = self.swap_at_once(plan)?;
+        let steps = JobSteps { run: self, plan };
+        let Execution { passed, ending } = execute(&rollout.batches, &steps, self.interrupted);
+        promoted.extend(passed.iter().flat_map(|&i| rollout.batches[i].allocations.iter().cloned()));
+        let remaining = rollout
+            .batches
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !passed.contains(i))
+            .flat_map(|(_, b)| b.allocations.iter().cloned())
+            .collect();
+        Ok(RolloutEnd { promoted, remaining, ending })
+    }
+
+    /// Swap the files of allocations that run no lifecycle step, then promote them.
+    fn swap_at_once(&self, plan: &JobPlan) -> Result<Vec<String>> {
+        let job = plan.job.as_str();
+        let mut ips = Vec::new();
+        for ip in &plan.rollout.swap_at_once {
+            if self.unreachable.contains(ip) {
+                self.remote.out.message(&format!(
+                    "deploy: job \"{job}\" on {ip}: files not swapped (worker unreachable); a later deploy does it"
+                ));
+            } else {
+                ips.push(ip.clone());
+            }
+        }
+        if ips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let steps: Vec<Step<'_>> = ips
+            .iter()
+            .map(|ip| Step {
+                job: Some(job),
+                phase: "rollout",
+                action: "swap",
+                worker: self.snap.addr(ip),
+                script: self.remote.runner_script("--swap-only", job, &[]),
+                timeout_secs: self.timeout_secs,
+            })
+            .collect();
+        let errors: Vec<String> =
+            self.remote.run_all(&steps).into_iter().filter_map(|r| r.err()).map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            return Err(Error::new(ErrorKind::RunCommand, errors.join("; ")));
+        }
+        (self.promote)(&ips)?;
+        Ok(ips)
     }
 }
 
-/// Worker IPs of the plan's active allocations whose planned action matches `pred`.
-fn acting(plan: &JobPlan, pred: &dyn Fn(&PlannedAction) -> bool) -> Vec<String> {
-    plan.allocations
-        .iter()
-        .filter(|a| !a.disabled && !a.removed && pred(&a.planned))
-        .map(|a| a.worker_ip.clone())
-        .collect()
+/// The deploy's side of the batch executor for one job.
+struct JobSteps<'a> {
+    run: &'a JobRolloutRun<'a>,
+    plan: &'a JobPlan,
 }
 
-impl JobRollout<'_> {
-    pub fn run(&self, plan: &JobPlan) -> Result<()> {
-        let job = plan.job.as_str();
-        let new = acting(plan, &|p| *p == PlannedAction::Start);
-        if self.sync_only {
-            if !new.is_empty() {
-                return Err(Error::new(
-                    ErrorKind::Message,
-                    format!("sync-only deploy cannot start new allocations on job \"{job}\": {}", new.join(",")),
-                ));
-            }
-            return Ok(());
-        }
-        if self.hooks.has(job, Event::JobControl) {
-            return self.job_control(plan, &new).map_err(|e| e.context(format!("job {job}: job_control")));
-        }
-        let job_row = self.snap.jobs.get(job);
-        let starts = job_row.map(|j| j.max_concurrent_starts).unwrap_or(0);
-        let upgrades = job_row.map(|j| j.max_concurrent_upgrades).unwrap_or(1).max(1);
-        if !new.is_empty() {
-            self.phase(plan, "start", Phase::New, &new, starts)
-                .map_err(|e| e.context(format!("job {job}: start new allocations")))?;
-            self.remote.out.job_status(job, "health gate");
-            (self.gate)(job)?;
-        }
-        for (target, pred) in [
-            ("reload", (|p: &PlannedAction| *p == PlannedAction::Reload) as fn(&PlannedAction) -> bool),
-            ("restart", |p: &PlannedAction| matches!(p, PlannedAction::Restart { .. })),
-        ] {
-            let group = acting(plan, &pred);
-            if group.is_empty() {
-                continue;
-            }
-            self.phase(plan, target, Phase::Update, &group, upgrades)
-                .map_err(|e| e.context(format!("job {job}: {target} updated allocations")))?;
-        }
-        Ok(())
+impl JobSteps<'_> {
+    fn job(&self) -> &str {
+        &self.plan.job
+    }
+
+    fn describe(batch: &Batch) -> String {
+        let repair = if batch.repair { " (repair)" } else { "" };
+        format!(
+            "{} batch {}/{}{repair} on {}",
+            batch.target,
+            batch.index + 1,
+            batch.count,
+            batch.allocations.join(", ")
+        )
     }
 
     /// The `job_control` path (spec §5.5 step 2): the commands replace the Makefile lifecycle on
-    /// every active allocation, told which allocations are new and which changed; then the gate.
-    fn job_control(&self, plan: &JobPlan, new: &[String]) -> Result<()> {
-        let job = plan.job.as_str();
+    /// every active allocation, told which allocations are new and which changed.
+    fn job_control(&self, batch: &Batch) -> Result<()> {
+        let acting = |pred: &dyn Fn(&PlannedAction) -> bool| -> String {
+            let ips: Vec<&str> = self
+                .plan
+                .allocations
+                .iter()
+                .filter(|a| !a.disabled && !a.removed && pred(&a.planned))
+                .map(|a| a.worker_ip.as_str())
+                .collect();
+            ips.join(",")
+        };
+        let new = acting(&|p| *p == PlannedAction::Start);
         let updated =
-            acting(plan, &|p| matches!(p, PlannedAction::Restart { .. } | PlannedAction::Reload | PlannedAction::Sync));
-        let active: Vec<String> = self.snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
-        let env = [("NEW_ALLOCATIONS", new.join(",")), ("UPDATED_ALLOCATIONS", updated.join(","))]
-            .map(|(k, v)| (k.to_string(), v));
-        let concurrency = self.snap.non_removed(job).len().max(1);
-        self.remote.out.message(&format!("deploy: job_control {job} on {}", active.join(", ")));
-        self.hooks.run(job, Event::JobControl, &active, concurrency, &env)?;
-        (self.gate)(job)
+            acting(&|p| matches!(p, PlannedAction::Restart { .. } | PlannedAction::Reload | PlannedAction::Sync));
+        let env = [("NEW_ALLOCATIONS", new), ("UPDATED_ALLOCATIONS", updated)].map(|(k, v)| (k.to_string(), v));
+        let concurrency = batch.allocations.len().max(1);
+        self.run.remote.out.message(&format!("deploy: job_control {} on {}", self.job(), batch.allocations.join(", ")));
+        self.run.hooks.run(self.job(), Event::JobControl, &batch.allocations, concurrency, &env)
     }
+}
 
-    fn ordered(&self, job: &str, candidates: &[String]) -> RolloutOrder {
-        let default: Vec<String> = self.snap.non_removed(job).iter().map(|a| a.worker_ip.clone()).collect();
-        let stored = lock_kv(self.kv).get(&format!("maand/job/{job}"), "rollout_order").map(str::to_string);
-        let order = resolve_rollout_order(job, &default, candidates, stored.as_deref());
-        for w in &order.warnings {
-            self.remote.out.message(w);
+impl BatchSteps for JobSteps<'_> {
+    fn run(&self, batch: &Batch) -> Result<()> {
+        let job = self.job();
+        let out = self.run.remote.out;
+        out.job_status(job, &Self::describe(batch));
+        if batch.target == "job_control" {
+            return self.job_control(batch).map_err(|e| e.context(format!("job {job}: job_control")));
         }
-        order
-    }
-
-    /// Batches of one phase. After each: `after_allocation_started` on the batch, then (updates
-    /// only) the job's health gate; new allocations are gated once by the caller after all batches.
-    fn phase(&self, plan: &JobPlan, target: &str, phase: Phase, ips: &[String], size: i64) -> Result<()> {
-        let order = self.ordered(&plan.job, ips);
-        let all = batches(&order.order, size);
-        for (index, batch) in all.iter().enumerate() {
-            let status = format!("{target} batch {}/{} on {}", index + 1, all.len(), batch.join(", "));
-            self.remote.out.job_status(&plan.job, &status);
-            self.run_batch(plan, target, batch)?;
-            let env = [
-                ("BATCH_ALLOCATIONS", batch.join(",")),
-                ("BATCH_INDEX", index.to_string()),
-                ("BATCH_COUNT", all.len().to_string()),
-                ("DEPLOY_PHASE", phase.as_str().to_string()),
-                ("ROLLOUT_ORDER", order.raw.clone()),
-                ("ROLLOUT_ORDER_SOURCE", order.source.as_str().to_string()),
-                ("JOB", plan.job.clone()),
-            ]
-            .map(|(k, v)| (k.to_string(), v));
-            self.hooks.run(&plan.job, Event::AfterAllocationStarted, batch, batch.len(), &env)?;
-            if let Phase::Update = phase {
-                self.remote.out.job_status(&plan.job, "health gate");
-                (self.gate)(&plan.job)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn run_batch(&self, plan: &JobPlan, target: &str, batch: &[String]) -> Result<()> {
-        self.remote.out.message(&format!("deploy: {target} {} on {}", plan.job, batch.join(", ")));
+        out.message(&format!("deploy: {} {job} on {}", batch.target, batch.allocations.join(", ")));
         let workers = batch
+            .allocations
             .iter()
             .map(|ip| {
-                let a = plan.allocations.iter().find(|a| &a.worker_ip == ip);
+                let a = self.plan.allocations.iter().find(|a| &a.worker_ip == ip);
                 let current = a.map(|a| a.current_version.as_str()).unwrap_or("0.0.0");
                 let new = a.map(|a| a.new_version.as_str()).unwrap_or("0.0.0");
-                (self.snap.addr(ip), vec![("CURRENT_VERSION", current), ("NEW_VERSION", new)])
+                (self.run.snap.addr(ip), vec![("CURRENT_VERSION", current), ("NEW_VERSION", new)])
             })
             .collect();
-        let run = TargetBatch { job: &plan.job, phase: "rollout", target, timeout_secs: self.timeout_secs };
-        self.remote.run_target_batch(&run, workers).map_err(|e| Error::new(ErrorKind::RunCommand, e))
+        let target = TargetBatch {
+            job,
+            phase: "rollout",
+            target: &batch.target,
+            timeout_secs: self.run.timeout_secs,
+            swap: true,
+        };
+        self.run
+            .remote
+            .run_target_batch(&target, workers)
+            .map_err(|e| Error::new(ErrorKind::RunCommand, format!("job {job}: {}: {e}", Self::describe(batch))))
+    }
+
+    fn after(&self, batch: &Batch) -> Result<()> {
+        if batch.target == "job_control" {
+            return Ok(());
+        }
+        let rollout = &self.plan.rollout;
+        let env = [
+            ("BATCH_ALLOCATIONS", batch.allocations.join(",")),
+            ("BATCH_INDEX", batch.index.to_string()),
+            ("BATCH_COUNT", batch.count.to_string()),
+            ("DEPLOY_PHASE", batch.phase.as_str().to_string()),
+            ("ROLLOUT_ORDER", rollout.order.clone()),
+            ("ROLLOUT_ORDER_SOURCE", rollout.order_source.to_string()),
+            ("JOB", self.plan.job.clone()),
+        ]
+        .map(|(k, v)| (k.to_string(), v));
+        self.run.hooks.run(self.job(), Event::AfterAllocationStarted, &batch.allocations, batch.allocations.len(), &env)
+    }
+
+    fn gate(&self, batch: &Batch, gate: &Gate) -> Result<()> {
+        let job = self.job();
+        let out = self.run.remote.out;
+        let scope = if gate.whole_job { "the whole job".to_string() } else { gate.allocations.join(", ") };
+        out.job_status(job, &format!("health gate on {scope}"));
+        self.run
+            .gates
+            .gate(job, &gate.allocations, &|m: &str| out.message(m))
+            .map_err(|e| e.context(format!("after {}", Self::describe(batch))))
+    }
+
+    fn passed(&self, batches: &[&Batch]) -> Result<()> {
+        let ips: Vec<String> = batches.iter().flat_map(|b| b.allocations.iter().cloned()).collect();
+        (self.run.promote)(&ips)?;
+        self.run.remote.out.message(&format!("deploy: job \"{}\" promoted on {}", self.job(), ips.join(", ")));
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use super::template_data::KvTemplateData;
 use crate::build::allocation_ns;
 use crate::prometheus::ServerAssets;
 use crate::template::{render, TemplateContext};
-use maand_core::rollout::{file_md5, plan_hash, FileManifest};
+use maand_core::rollout::{file_md5, plan_hash, shipped_dir_name, FileManifest};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::{AllocationRow, JobFile, WorkerRow};
 use maand_store::kv::KvStore;
@@ -46,9 +46,15 @@ pub fn job_staging_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
     worker_staging_dir(staging_root, ip).join("jobs").join(job)
 }
 
+/// `tmp/workers/<ip>/jobs/.<job>.next` — an allocation staged for shipping into the job's side
+/// directory on the worker.
+pub fn shipped_job_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
+    worker_staging_dir(staging_root, ip).join("jobs").join(shipped_dir_name(job))
+}
+
 pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
     let ip = &input.alloc.worker_ip;
-    let dir = job_staging_dir(input.staging_root, ip, input.job);
+    let dir = shipped_job_dir(input.staging_root, ip, input.job);
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
     }

@@ -1,6 +1,7 @@
-//! Shipping staged trees to workers (spec §5.7): per worker, the bucket-level files plus the jobs
-//! of this wave, in parallel; on first contact a worker is checked for the tools maand needs and
-//! its bucket directory is created.
+//! Shipping staged trees to workers (spec §5.7, DESIGN §3.16): per worker, the bucket-level files
+//! plus the jobs of this wave into their side directories, in parallel; on first contact a worker
+//! is checked for the tools maand needs and its bucket directory is created. A worker that cannot
+//! be reached is remembered for the rest of the run (it is not tried again in every wave).
 
 use super::snapshot::Snapshot;
 use super::worker_files::write_worker_root;
@@ -23,6 +24,8 @@ pub struct Syncer<'a> {
     pub parallel: usize,
     /// Workers already checked and prepared during this run.
     pub prepared: Mutex<HashSet<String>>,
+    /// Workers that could not be reached during this run, with why.
+    pub unreachable: Mutex<BTreeMap<String, String>>,
 }
 
 impl Syncer<'_> {
@@ -49,7 +52,29 @@ impl Syncer<'_> {
         Ok(results)
     }
 
+    /// Workers found unreachable so far (IP -> why).
+    pub fn unreachable(&self) -> BTreeMap<String, String> {
+        self.unreachable.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
     fn sync_worker(&self, w: &maand_store::catalog::WorkerRow, filter: &str) -> Result<()> {
+        if let Some(why) = self.unreachable().get(&w.worker_ip) {
+            return Err(Error::new(ErrorKind::RunCommand, why.clone()));
+        }
+        let result = self.ship(w, filter);
+        if let Err(e) = &result {
+            // Connection failures come from the executor as plain messages naming the worker;
+            // a command that ran and failed, or a local error, is not unreachability.
+            if e.kind == ErrorKind::Message {
+                if let Ok(mut u) = self.unreachable.lock() {
+                    u.insert(w.worker_ip.clone(), e.to_string());
+                }
+            }
+        }
+        result
+    }
+
+    fn ship(&self, w: &maand_store::catalog::WorkerRow, filter: &str) -> Result<()> {
         let dir = write_worker_root(self.staging_root, self.snap, w, self.update_seq)?;
         let filter_file = self.staging_root.join("workers").join(format!("{}.rsync", w.worker_ip));
         std::fs::write(&filter_file, filter).map_err(|e| super::stage::io(&filter_file, e))?;

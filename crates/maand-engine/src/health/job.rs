@@ -99,7 +99,8 @@ pub(crate) fn gate_job(
             return Err(failures.join("; "));
         }
         if has_extra {
-            extra.run(job)?;
+            let ips: Vec<String> = target.allocations.iter().map(|a| a.worker.host.clone()).collect();
+            extra.run(job, &ips)?;
         }
         Ok(())
     };

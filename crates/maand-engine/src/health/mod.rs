@@ -56,10 +56,10 @@ pub enum HealthOutcome {
 }
 
 /// Checks beyond the manifest probes (the job's `health_check` commands plug in here). `run` is
-/// called once per try, after every probe passed.
+/// called once per try, after every probe passed, with the worker IPs of the allocations checked.
 pub trait ExtraCheck: Sync {
     fn has_checks(&self, job: &str) -> bool;
-    fn run(&self, job: &str) -> Result<(), String>;
+    fn run(&self, job: &str, allocations: &[String]) -> Result<(), String>;
 }
 
 /// No extra checks: only the manifest probes count.
@@ -70,7 +70,7 @@ impl ExtraCheck for NoExtraChecks {
         false
     }
 
-    fn run(&self, _job: &str) -> Result<(), String> {
+    fn run(&self, _job: &str, _allocations: &[String]) -> Result<(), String> {
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
-//! A job's `health_check` commands as an extra health check (spec §9.1): run on the job's active
-//! allocations (10 at once) after its manifest probes passed, in every health gate and in
-//! `maand health_check`. The runtime API refuses their KV writes.
+//! A job's `health_check` commands as an extra health check (spec §9.1): run on the allocations a
+//! gate checks (10 at once; `GATED_ALLOCATIONS` names them all) after the manifest probes passed,
+//! in every health gate and in `maand health_check`. The runtime API refuses their KV writes.
 
 use super::runner::{EventRun, JobCommands};
 use crate::health::ExtraCheck;
@@ -18,15 +18,15 @@ impl ExtraCheck for HealthCheckCommands<'_, '_> {
         self.commands.has(job, Event::HealthCheck)
     }
 
-    fn run(&self, job: &str) -> Result<(), String> {
-        let workers = self.commands.active_workers(job);
+    fn run(&self, job: &str, allocations: &[String]) -> Result<(), String> {
+        let env = [("GATED_ALLOCATIONS".to_string(), allocations.join(","))];
         self.commands
             .run_event(&EventRun {
                 job,
                 event: Event::HealthCheck,
-                workers: &workers,
+                workers: allocations,
                 concurrency: HEALTH_CHECK_CONCURRENCY,
-                env: &[],
+                env: &env,
             })
             .map_err(|e| e.detail)
     }

@@ -1,8 +1,10 @@
 //! `maand job start|stop|restart|status <jobs>` and `maand job run <jobs> --target T` (spec §3.5,
 //! internals §7.6): every catalog worker must be at the bucket's deploy state (worker.py), then
 //! the target runs on the selected jobs' active allocations — jobs in `deployment_seq` order (the
-//! jobs of one seq in parallel), each job in batches of `max_concurrent_upgrades` in rollout order,
-//! with an optional health gate after every batch. A job that registers `job_control` commands
+//! jobs of one seq in parallel), each job in batches of `max_concurrent_upgrades` in rollout order
+//! through the deploy's batch executor, with an optional health gate after every batch (over what
+//! was rolled so far; with it, allocations failing their health check beforehand go first). An
+//! interrupt lets the batch in flight finish and starts nothing new. A job that registers `job_control` commands
 //! runs those instead (the [`JobControlHooks`] seam), its `health_check` commands join its health
 //! gates, and what the commands wrote to the KV is committed at the end (DESIGN §3.10).
 
@@ -16,22 +18,27 @@ pub use plan::{plan_waves, ControlCatalog, JobTask};
 pub use sync_check::{check_workers_in_sync, sync_check_script, SyncMismatch};
 pub use target::{validate_target, BUILT_IN_TARGETS};
 
+use crate::batch_executor::{execute, BatchSteps, Ending};
 use crate::bucket::Bucket;
-use crate::deploy::gate::deploy_gate;
+use crate::deploy::gate::GateContext;
 use crate::health::ExtraCheck;
 use crate::jobcmd::{persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
 use crate::remote_steps::{Remote, TargetBatch};
 use crate::runlog::RunLog;
 use crate::transport::ssh_executor;
+use maand_core::rollout::{plan_target_rollout, Batch, Gate};
 use maand_core::{Error, ErrorKind, Result};
+use maand_remote::interrupt::Interrupt;
 use maand_remote::Executor;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Mutex;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct JobControlOptions {
     /// The jobs (the comma-separated `<job>` argument).
     pub jobs: Vec<String>,
@@ -42,6 +49,8 @@ pub struct JobControlOptions {
     /// `--health_check`: the job's health gate (wait mode) after every batch. Not run after
     /// `stop` or `status`, where a healthy service is not the expected outcome.
     pub health_check: bool,
+    /// Asked between batches: once set, no new batch or job starts.
+    pub interrupt: Interrupt,
 }
 
 /// How one job's part of the run went.
@@ -66,6 +75,8 @@ pub struct JobControlReport {
     pub target: String,
     /// In run order (deployment_seq, then job name).
     pub jobs: Vec<JobRun>,
+    /// An interrupt stopped the run between batches.
+    pub interrupted: bool,
 }
 
 impl JobControlReport {
@@ -131,9 +142,15 @@ pub fn job_control_with(ctx: &JobControlContext<'_>, opts: &JobControlOptions) -
     check_workers_in_sync(&remote, &cat.snap.workers, cat.snap.update_seq, ctx.bucket.conf.parallel)?;
 
     let runner = JobRunner { ctx, cat: &cat, remote: &remote, target: &target, opts };
-    let mut report = JobControlReport { target: target.clone(), jobs: Vec::new() };
+    let mut report = JobControlReport { target: target.clone(), jobs: Vec::new(), interrupted: false };
     let mut failed_seq: Option<i64> = None;
     for (seq, tasks) in waves {
+        if opts.interrupt.requested() {
+            for t in tasks {
+                report.jobs.push(t.not_run("interrupted before it started".into()));
+            }
+            continue;
+        }
         if let Some(failed) = failed_seq {
             for t in tasks {
                 ctx.out.message(&format!("job: skip {} (deployment_seq {failed} failed)", t.job));
@@ -154,6 +171,7 @@ pub fn job_control_with(ctx: &JobControlContext<'_>, opts: &JobControlOptions) -
         }
         report.jobs.extend(runs);
     }
+    report.interrupted = opts.interrupt.requested();
     Ok(report)
 }
 
@@ -216,35 +234,100 @@ impl JobRunner<'_> {
             };
         }
         let mut run = task.run_record("makefile");
-        let batches = task.batches();
-        let count = batches.len();
-        for (i, batch) in batches.into_iter().enumerate() {
-            out.message(&format!("job: {} {job} batch {}/{count} on {}", self.target, i + 1, batch.join(", ")));
-            run.batches.push(batch.clone());
-            if let Err(e) = self.run_batch(job, &batch) {
-                return fail(run, e);
+        let gated = self.gated();
+        let unhealthy: BTreeSet<String> = if gated {
+            match self.gates().failing(job, &task.workers) {
+                Ok(failing) => {
+                    for (ip, why) in &failing {
+                        out.message(&format!("job: {job} on {ip} fails its health check ({why}); it goes first"));
+                    }
+                    failing.into_keys().collect()
+                }
+                Err(e) => return fail(run, e.to_string()),
             }
-            if let Err(e) = self.gate(job) {
-                return fail(run, e.to_string());
+        } else {
+            BTreeSet::new()
+        };
+        let batches = plan_target_rollout(self.target, &task.workers, &unhealthy, task.batch_size, gated);
+        let steps = TargetSteps { runner: self, job, started: Mutex::new(Vec::new()) };
+        let execution = execute(&batches, &steps, &|| self.opts.interrupt.requested());
+        run.batches = steps.started.into_inner().unwrap_or_else(|p| p.into_inner());
+        match execution.ending {
+            Ending::Completed => run,
+            Ending::Interrupted { next } => {
+                JobRun { skipped: Some(format!("interrupted: {} of {} batches ran", next, batches.len())), ..run }
             }
+            Ending::Failed { error, .. } => fail(run, error.to_string()),
         }
-        run
+    }
+
+    /// Gates run after every batch with `--health_check` (not after stop/status).
+    fn gated(&self) -> bool {
+        self.opts.health_check && !matches!(self.target, "stop" | "status")
+    }
+
+    fn gates(&self) -> GateContext<'_> {
+        GateContext {
+            bucket: self.ctx.bucket,
+            snap: &self.cat.snap,
+            executor: self.ctx.executor,
+            extra: self.ctx.health,
+        }
     }
 
     fn run_batch(&self, job: &str, batch: &[String]) -> std::result::Result<(), String> {
         let timeout_secs =
             self.cat.snap.jobs.get(job).and_then(|j| j.remote_timeout_seconds).and_then(|t| u64::try_from(t).ok());
         let workers = batch.iter().map(|ip| (self.cat.snap.addr(ip), Vec::new())).collect();
-        let run = TargetBatch { job, phase: "job_control", target: self.target, timeout_secs };
+        let run = TargetBatch { job, phase: "job_control", target: self.target, timeout_secs, swap: false };
         self.remote.run_target_batch(&run, workers)
     }
 
     /// The job's health gate in wait mode when `--health_check` asks for it (not after stop/status).
     fn gate(&self, job: &str) -> Result<()> {
-        if !self.opts.health_check || matches!(self.target, "stop" | "status") {
+        if !self.gated() {
             return Ok(());
         }
-        let report = |m: &str| self.ctx.out.message(m);
-        deploy_gate(self.ctx.bucket, &self.cat.snap, self.ctx.executor, job, &report, self.ctx.health)
+        let active = self.cat.active(job);
+        self.gates().gate(job, &active, &|m: &str| self.ctx.out.message(m))
+    }
+}
+
+/// `maand job`'s side of the batch executor for one job: its target through runner.py, no hooks
+/// after a batch, the gate over what was rolled so far.
+struct TargetSteps<'a> {
+    runner: &'a JobRunner<'a>,
+    job: &'a str,
+    started: Mutex<Vec<Vec<String>>>,
+}
+
+impl BatchSteps for TargetSteps<'_> {
+    fn run(&self, batch: &Batch) -> Result<()> {
+        let out = self.runner.ctx.out;
+        let repair = if batch.repair { " (repair)" } else { "" };
+        out.message(&format!(
+            "job: {} {} batch {}/{}{repair} on {}",
+            self.runner.target,
+            self.job,
+            batch.index + 1,
+            batch.count,
+            batch.allocations.join(", ")
+        ));
+        if let Ok(mut started) = self.started.lock() {
+            started.push(batch.allocations.clone());
+        }
+        self.runner.run_batch(self.job, &batch.allocations).map_err(|e| Error::new(ErrorKind::RunCommand, e))
+    }
+
+    fn after(&self, _batch: &Batch) -> Result<()> {
+        Ok(())
+    }
+
+    fn gate(&self, _batch: &Batch, gate: &Gate) -> Result<()> {
+        self.runner.gates().gate(self.job, &gate.allocations, &|m: &str| self.runner.ctx.out.message(m))
+    }
+
+    fn passed(&self, _batches: &[&Batch]) -> Result<()> {
+        Ok(())
     }
 }

@@ -32,3 +32,9 @@ pub fn insert_bucket(conn: &Connection, bucket_id: &str) -> Result<bool> {
         .map_err(db_err("insert bucket row"))?;
     Ok(true)
 }
+
+/// Record that the workers were synced at `update_seq`.
+pub fn set_update_seq(conn: &Connection, update_seq: i64) -> Result<()> {
+    conn.execute("UPDATE bucket SET update_seq = ?1", [update_seq]).map_err(db_err("update update_seq"))?;
+    Ok(())
+}

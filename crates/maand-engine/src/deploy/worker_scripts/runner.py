@@ -1,28 +1,64 @@
 #!/usr/bin/env python3
 """maand worker-side runner: runs a Makefile target for jobs deployed on this worker.
 
-usage: python3 runner.py <bucket_id> <target> [--jobs a,b]
+usage: python3 runner.py <bucket_id> <target> [--jobs a,b] [--swap]
+       python3 runner.py <bucket_id> --swap-only --jobs a,b
 
 Reads jobs.json next to bin/ ([{"job": name, "disabled": 0|1}, ...]) and runs
 `make -s -C <bucket dir>/jobs/<job> <target>` for each selected job, streaming its output.
 Without --jobs, start/restart run only enabled jobs and other targets run every job. A job named
 in --jobs that is not deployed here is an error (exit 2); a failing target stops the run with
 make's exit status.
+
+--swap first makes jobs/<job>/ equal to the files a deploy shipped into jobs/.<job>.next/
+(leaving the job's data/, logs/ and bin/ alone); --swap-only does only that.
 """
 import json
 import os
 import subprocess
 import sys
 
+USAGE = "usage: runner.py <bucket_id> <target> [--jobs a,b] [--swap] | <bucket_id> --swap-only --jobs a,b"
+# Never deleted or overwritten by a swap: the job's runtime directories and what never ships.
+KEPT = ["/data", "/logs", "/bin", "/_modules", "/_prometheus", "*.tpl"]
+
+
+def swap(base, job):
+    """Make jobs/<job>/ equal to the shipped jobs/.<job>.next/ (when there is one)."""
+    side = os.path.join(base, "jobs", "." + job + ".next")
+    live = os.path.join(base, "jobs", job)
+    if not os.path.isdir(side):
+        return 0
+    os.makedirs(live, exist_ok=True)
+    args = ["rsync", "-a", "--delete"] + ["--exclude=" + k for k in KEPT] + [side + "/", live + "/"]
+    code = subprocess.call(args)
+    if code != 0:
+        print(f"runner: swapping the shipped files of job {job} into place failed (rsync exit {code})", file=sys.stderr)
+    return code
+
 
 def main(argv):
-    if len(argv) < 3:
-        print("usage: runner.py <bucket_id> <target> [--jobs a,b]", file=sys.stderr)
+    args = argv[1:]
+    if len(args) < 2:
+        print(USAGE, file=sys.stderr)
         return 2
-    bucket_id, target = argv[1], argv[2]
+    bucket_id, target = args[0], args[1]
     wanted = None
-    if len(argv) >= 5 and argv[3] == "--jobs":
-        wanted = [j.strip() for j in argv[4].split(",") if j.strip()]
+    do_swap = target == "--swap-only"
+    rest = args[2:]
+    while rest:
+        if rest[0] == "--jobs" and len(rest) >= 2:
+            wanted = [j.strip() for j in rest[1].split(",") if j.strip()]
+            rest = rest[2:]
+        elif rest[0] == "--swap":
+            do_swap = True
+            rest = rest[1:]
+        else:
+            print(USAGE, file=sys.stderr)
+            return 2
+    if target == "--swap-only" and wanted is None:
+        print(USAGE, file=sys.stderr)
+        return 2
     base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if os.path.basename(base) != bucket_id:
         base = os.path.join("/opt/worker", bucket_id)
@@ -45,6 +81,12 @@ def main(argv):
             return 2
         jobs = wanted
     for job in jobs:
+        if do_swap:
+            code = swap(base, job)
+            if code != 0:
+                return code
+            if target == "--swap-only":
+                continue
         path = os.path.join(base, "jobs", job)
         if not os.path.isdir(path):
             print(f"runner: {path} is missing; run maand deploy", file=sys.stderr)
