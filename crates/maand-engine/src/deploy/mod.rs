@@ -447,7 +447,8 @@ pub fn deploy_with(
         catalog::set_update_seq(&conn, new_seq)?;
         report.update_seq = new_seq;
     }
-    report.interrupted = interrupted() && !opts.dry_run;
+    // Interrupted only when the interrupt cut something short (not when it came after the last batch).
+    report.interrupted = !report.interrupted_jobs.is_empty() || !report.not_started.is_empty();
     report.plan.waves = merge_waves(planned_waves);
     report.failed = failed;
     Ok(report)
