@@ -190,6 +190,9 @@ fn a_disabled_allocation_on_a_dead_worker_is_a_pending_stop_not_a_failure() {
     let out = c.deploy(&[]).ok();
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     assert!(out.stderr.contains(&format!("svc\" on {}: stop pending (worker unreachable", c.ip(2))), "{}", out.stderr);
+    let named = format!("deploy: worker {} unreachable; no job fails (nothing changed there)", c.ip(2));
+    assert!(out.stderr.contains(&named), "{}", out.stderr);
+    assert!(out.stderr.contains("stop pending (worker unreachable)"), "the summary says so: {}", out.stderr);
     for i in 0..2 {
         assert_eq!(c.worker_file(i, "jobs/svc/conf.txt").as_deref(), Some("two\n"), "worker {i}");
     }

@@ -299,6 +299,7 @@ pub fn deploy_with(
         Ok(failing)
     };
     let mut synced_any = false;
+    let mut told_unreachable: std::collections::BTreeSet<String> = Default::default();
     let mut planned_waves: Vec<(i64, Vec<PlannedJob>)> = Vec::new();
     for (seq, jobs) in wave_jobs(&candidates, &opts.jobs) {
         if interrupted() {
@@ -370,6 +371,17 @@ pub fn deploy_with(
         let synced = syncer.sync_jobs(&names)?;
         synced_any |= synced.values().any(Result::is_ok);
         let unreachable: Vec<String> = syncer.unreachable().into_keys().collect();
+        let newly: Vec<&String> = unreachable.iter().filter(|ip| !told_unreachable.contains(*ip)).collect();
+        for ip in newly {
+            let hit: Vec<&str> = names
+                .iter()
+                .filter(|j| snap.active(j).iter().any(|a| a.worker_ip == **ip))
+                .map(String::as_str)
+                .collect();
+            let jobs = if hit.is_empty() { "no job fails".to_string() } else { format!("failing {}", hit.join(", ")) };
+            out.message(&format!("deploy: worker {ip} unreachable; {jobs} (nothing changed there)"));
+            told_unreachable.insert(ip.clone());
+        }
         // The jobs of one wave do not depend on each other (DESIGN §3.5): roll them out
         // concurrently, each allocation promoted as soon as its batch passed its gate.
         let roll_out = |p: &PlannedJob| -> (JobProgress, JobEnd) {
