@@ -2,6 +2,7 @@
 //! and end-to-end tests. Knows nothing about jobs or deploys.
 
 pub mod executor;
+pub mod interrupt;
 pub mod process;
 mod procfs;
 pub mod recording;
