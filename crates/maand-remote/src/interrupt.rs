@@ -25,7 +25,7 @@ use signal_hook::iterator::Signals;
 use crate::procfs;
 
 /// Exit status of a command stopped by an interrupt (128 + SIGINT, as shells report it).
-pub const EXIT_CODE: i32 = 130;
+pub const EXIT_CODE: u8 = 130;
 
 const FIRST_SIGNAL_MESSAGE: &str =
     "interrupt: finishing the step in flight, then stopping (press Ctrl-C again to abort now)";
@@ -204,15 +204,14 @@ impl Registry {
         let _no_spawns = self.spawning.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.children().aborting = true;
         self.kill_all();
-        std::process::exit(EXIT_CODE);
+        std::process::exit(i32::from(EXIT_CODE));
     }
 }
 
 /// SIGKILL to each child's group (when it has its own) and to the child itself.
 fn kill(children: &[Child]) {
     let groups: Vec<u32> = children.iter().filter(|c| c.own_group).map(|c| c.pid).collect();
-    procfs::send_signal_to_groups("KILL", &groups);
-    procfs::send_signal("KILL", &children.iter().map(|c| c.pid).collect::<Vec<_>>());
+    procfs::send_signal_to("KILL", &children.iter().map(|c| c.pid).collect::<Vec<_>>(), &groups);
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ impl LocalProcess {
 
 /// Kills a child that leads a process group of its own, with every process of that group.
 fn kill_group(child: &mut Child) {
-    procfs::send_signal_to_groups("KILL", &[child.id()]);
+    procfs::send_signal_to("KILL", &[], &[child.id()]);
     let _ = child.kill();
 }
 

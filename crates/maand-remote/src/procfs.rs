@@ -49,17 +49,14 @@ pub(crate) fn process_group(pid: u32) -> Option<u32> {
 /// Sends `signal` (a name such as `KILL`, `STOP`, `CONT`, `TERM`) to each pid; pids that are already
 /// gone are ignored.
 pub(crate) fn send_signal(signal: &str, pids: &[u32]) {
-    signal_targets(signal, pids.iter().map(u32::to_string).collect());
+    send_signal_to(signal, pids, &[]);
 }
 
-/// Sends `signal` to every process of each process group (`kill -- -<pgid>`); groups already gone
-/// are ignored.
-pub(crate) fn send_signal_to_groups(signal: &str, pgids: &[u32]) {
-    signal_targets(signal, pgids.iter().map(|pgid| format!("-{pgid}")).collect());
-}
-
-/// `kill -s <signal> -- <target>` for each target (a pid, or `-<pgid>` for a whole group).
-fn signal_targets(signal: &str, targets: Vec<String>) {
+/// Sends `signal` to each pid and to every process of each process group (`kill -- -<pgid>`), all
+/// from one shell; targets already gone are ignored.
+pub(crate) fn send_signal_to(signal: &str, pids: &[u32], pgids: &[u32]) {
+    let targets: Vec<String> =
+        pgids.iter().map(|pgid| format!("-{pgid}")).chain(pids.iter().map(u32::to_string)).collect();
     if targets.is_empty() {
         return;
     }
@@ -110,7 +107,7 @@ mod tests {
         let pid = child.id();
         assert_eq!(process_group(pid), Some(pid));
         assert_ne!(ours, pid);
-        send_signal_to_groups("KILL", &[pid]);
+        send_signal_to("KILL", &[], &[pid]);
         child.wait().unwrap();
         assert!(!pid_is_alive(pid));
         assert_eq!(process_group(pid), None);
