@@ -13,6 +13,7 @@ use maand_engine::health::HealthCheckOptions;
 use maand_engine::inspect::{self, Filter, KvListOptions};
 use maand_engine::output::StderrReporter;
 use maand_engine::runlog::ShowOptions;
+use maand_remote::interrupt::{self, Interrupt};
 use output::{print_json, print_table, Printer};
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,13 +33,40 @@ fn main() -> ExitCode {
         Command::Build { .. } => "maand build failed: ",
         _ => "",
     };
-    match run(cli, root) {
+    match run(cli, root).map_err(anyhow::Error::downcast::<Interrupted>) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Ok(Interrupted(error))) => {
+            if let Some(e) = error {
+                eprintln!("{failure_prefix}{e}");
+            }
+            eprintln!("{}", Interrupted(None));
+            ExitCode::from(interrupt::EXIT_CODE)
+        }
+        Err(Err(e)) => {
             eprintln!("{failure_prefix}{e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// A command stopped by SIGINT/SIGTERM (exit 130), with the error it ended with, if any.
+#[derive(Debug)]
+struct Interrupted(Option<anyhow::Error>);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: what finished is kept; run the same command again to do the rest")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The command's result, or [`Interrupted`] (holding it) when a signal asked it to stop.
+fn unless_interrupted(interrupt: &Interrupt, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    if interrupt.requested() {
+        return Err(Interrupted(result.err()).into());
+    }
+    result
 }
 
 fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
@@ -61,23 +89,10 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             printer.message(&format!("build: {}", parts.join(", ")));
         }
         Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
+            // TODO(engine): pass to deploy/job options
+            let interrupt = interrupt::install();
             let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only };
-            let reporter = progress::reporter();
-            let report = maand_engine::deploy::deploy(root, &opts, reporter.as_ref())?;
-            drop(reporter);
-            if !dry_run && !printer.quiet {
-                eprintln!("{}", report.summary());
-            }
-            if dry_run {
-                if json {
-                    print_json(&serde_json::to_value(&report.plan)?);
-                } else {
-                    print!("{}", report.plan.to_text());
-                }
-            }
-            if let Some(failure) = report.failure() {
-                return Err(failure.into());
-            }
+            unless_interrupted(&interrupt, deploy(root, &opts, json, &printer))?;
         }
         Command::HealthCheck { jobs, wait, verbose, json } => {
             let opts = HealthCheckOptions { jobs: args::split_list(&jobs), wait, verbose };
@@ -91,6 +106,8 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             }
         }
         Command::RunCommand { command, workers, labels, concurrency, health_check } => {
+            // TODO(engine): pass to run_command options
+            let interrupt = interrupt::install();
             let opts = maand_engine::run_command::RunCommandOptions {
                 command,
                 workers: args::split_list(&workers),
@@ -99,10 +116,7 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 health_check,
                 ..Default::default()
             };
-            let report = maand_engine::run_command::run_command(root, &opts, &StderrReporter)?;
-            if let Some(failure) = report.failure() {
-                return Err(failure.into());
-            }
+            unless_interrupted(&interrupt, run_command(root, &opts))?;
         }
         Command::WorkerFacts { workers, labels, concurrency, dry_run, build } => {
             let opts = maand_engine::worker_facts::WorkerFactsOptions {
@@ -260,16 +274,52 @@ fn cat_prometheus(
     Ok(())
 }
 
+/// `maand deploy`: the summary on stderr, the plan (text or JSON) on stdout for a dry run.
+fn deploy(root: &Path, opts: &DeployOptions, json: bool, printer: &Printer) -> anyhow::Result<()> {
+    let reporter = progress::reporter();
+    let report = maand_engine::deploy::deploy(root, opts, reporter.as_ref())?;
+    drop(reporter);
+    if !opts.dry_run && !printer.quiet {
+        eprintln!("{}", report.summary());
+    }
+    if opts.dry_run {
+        if json {
+            print_json(&serde_json::to_value(&report.plan)?);
+        } else {
+            print!("{}", report.plan.to_text());
+        }
+    }
+    match report.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
+}
+
+/// `maand run_command`: a shell command on the selected workers.
+fn run_command(root: &Path, opts: &maand_engine::run_command::RunCommandOptions) -> anyhow::Result<()> {
+    let report = maand_engine::run_command::run_command(root, opts, &StderrReporter)?;
+    match report.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
+}
+
 /// `maand job start|stop|restart|status|run`: Makefile targets in health-gated batches.
 fn job_target(root: &Path, a: args::JobTargetArgs, target: &str) -> anyhow::Result<()> {
+    // TODO(engine): pass to deploy/job options
+    let interrupt = interrupt::install();
     let opts = maand_engine::jobctl::JobControlOptions {
         jobs: args::split_list(&a.jobs),
         target: target.to_string(),
         allocations: args::split_list(&a.allocations),
         health_check: a.health_check,
     };
+    unless_interrupted(&interrupt, job_control(root, &opts))
+}
+
+fn job_control(root: &Path, opts: &maand_engine::jobctl::JobControlOptions) -> anyhow::Result<()> {
     let reporter = progress::reporter();
-    let report = maand_engine::jobctl::job_control(root, &opts, reporter.as_ref())?;
+    let report = maand_engine::jobctl::job_control(root, opts, reporter.as_ref())?;
     drop(reporter);
     match report.failure() {
         Some(failure) => Err(failure.into()),
