@@ -115,8 +115,9 @@ pub fn kill_all() {
     REGISTRY.kill_all();
 }
 
-/// Spawns `command` and registers the child, unless maand is aborting (then the child is killed
-/// before this returns). `own_group` must say whether `command` starts its own process group.
+/// Spawns `command` and registers the child. A spawn under way when the second signal arrives is
+/// registered before the kill; none starts after it. `own_group` must say whether `command` starts
+/// its own process group.
 pub(crate) fn spawn_registered(
     command: &mut std::process::Command,
     own_group: bool,
