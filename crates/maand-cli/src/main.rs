@@ -13,6 +13,7 @@ use maand_engine::health::HealthCheckOptions;
 use maand_engine::inspect::{self, Filter, KvListOptions};
 use maand_engine::output::StderrReporter;
 use maand_engine::runlog::ShowOptions;
+use maand_remote::interrupt::{self, Interrupt};
 use output::{print_json, print_table, Printer};
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,31 +33,49 @@ fn main() -> ExitCode {
         Command::Build { .. } => "maand build failed: ",
         _ => "",
     };
-    match run(cli, root) {
+    match run(cli, root).map_err(anyhow::Error::downcast::<Interrupted>) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<Interrupted>() => {
-            eprintln!("{e}");
-            ExitCode::from(130)
+        Err(Ok(Interrupted { error, what })) => {
+            if let Some(e) = error {
+                eprintln!("{failure_prefix}{e}");
+            }
+            eprintln!("{}", what.as_deref().unwrap_or(GENERIC_INTERRUPTED));
+            ExitCode::from(interrupt::EXIT_CODE)
         }
-        Err(e) => {
+        Err(Err(e)) => {
             eprintln!("{failure_prefix}{e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// A command stopped by SIGINT/SIGTERM between batches (exit status 130); the text says what was
-/// done and what remains.
+/// What an interrupted command says when the engine gave no account of its own.
+const GENERIC_INTERRUPTED: &str = "interrupted: what finished is kept; run the same command again to do the rest";
+
+/// A command stopped by SIGINT/SIGTERM (exit 130): the error it ended with, if any, and the
+/// engine's account of what was done and what remains, if it gave one.
 #[derive(Debug)]
-struct Interrupted(String);
+struct Interrupted {
+    error: Option<anyhow::Error>,
+    what: Option<String>,
+}
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.what.as_deref().unwrap_or(GENERIC_INTERRUPTED))
     }
 }
 
 impl std::error::Error for Interrupted {}
+
+/// The command's result, or [`Interrupted`] (holding it) when a signal asked it to stop.
+fn unless_interrupted(interrupt: &Interrupt, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e) if e.is::<Interrupted>() => Err(e),
+        result if interrupt.requested() => Err(Interrupted { error: result.err(), what: None }.into()),
+        result => result,
+    }
+}
 
 fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
     let printer = Printer::from_env();
@@ -78,31 +97,17 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             printer.message(&format!("build: {}", parts.join(", ")));
         }
         Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
-            let interrupt = maand_remote::interrupt::Interrupt::new();
-            let opts = DeployOptions { jobs: args::split_list(&jobs), build, dry_run, force, sync_only, interrupt };
-            let reporter = progress::reporter();
-            let report = maand_engine::deploy::deploy(root, &opts, reporter.as_ref())?;
-            drop(reporter);
-            if !dry_run && !printer.quiet {
-                eprintln!("{}", report.summary());
-            }
-            if dry_run {
-                if json {
-                    print_json(&serde_json::to_value(&report.plan)?);
-                } else {
-                    print!("{}", report.plan.to_text());
-                }
-            }
-            if let Some(failure) = report.failure() {
-                if let Some(stopped) = report.interruption() {
-                    eprintln!("{failure}");
-                    return Err(Interrupted(stopped).into());
-                }
-                return Err(failure.into());
-            }
-            if let Some(stopped) = report.interruption() {
-                return Err(Interrupted(stopped).into());
-            }
+            let interrupt = interrupt::install();
+            let opts = DeployOptions {
+                jobs: args::split_list(&jobs),
+                build,
+                dry_run,
+                force,
+                sync_only,
+                interrupt: interrupt.clone(),
+            };
+            // The engine says whether the interrupt cut the deploy short (not after its last batch).
+            deploy(root, &opts, json, &printer)?;
         }
         Command::HealthCheck { jobs, wait, verbose, json } => {
             let opts = HealthCheckOptions { jobs: args::split_list(&jobs), wait, verbose };
@@ -116,6 +121,8 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             }
         }
         Command::RunCommand { command, workers, labels, concurrency, health_check } => {
+            // TODO(engine): pass to run_command options
+            let interrupt = interrupt::install();
             let opts = maand_engine::run_command::RunCommandOptions {
                 command,
                 workers: args::split_list(&workers),
@@ -124,10 +131,7 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 health_check,
                 ..Default::default()
             };
-            let report = maand_engine::run_command::run_command(root, &opts, &StderrReporter)?;
-            if let Some(failure) = report.failure() {
-                return Err(failure.into());
-            }
+            unless_interrupted(&interrupt, run_command(root, &opts))?;
         }
         Command::WorkerFacts { workers, labels, concurrency, dry_run, build } => {
             let opts = maand_engine::worker_facts::WorkerFactsOptions {
@@ -285,6 +289,39 @@ fn cat_prometheus(
     Ok(())
 }
 
+/// `maand deploy`: the summary on stderr, the plan (text or JSON) on stdout for a dry run.
+fn deploy(root: &Path, opts: &DeployOptions, json: bool, printer: &Printer) -> anyhow::Result<()> {
+    let reporter = progress::reporter();
+    let report = maand_engine::deploy::deploy(root, opts, reporter.as_ref())?;
+    drop(reporter);
+    if !opts.dry_run && !printer.quiet {
+        eprintln!("{}", report.summary());
+    }
+    if opts.dry_run {
+        if json {
+            print_json(&serde_json::to_value(&report.plan)?);
+        } else {
+            print!("{}", report.plan.to_text());
+        }
+    }
+    if let Some(what) = report.interruption() {
+        return Err(Interrupted { error: report.failure().map(anyhow::Error::from), what: Some(what) }.into());
+    }
+    match report.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
+}
+
+/// `maand run_command`: a shell command on the selected workers.
+fn run_command(root: &Path, opts: &maand_engine::run_command::RunCommandOptions) -> anyhow::Result<()> {
+    let report = maand_engine::run_command::run_command(root, opts, &StderrReporter)?;
+    match report.failure() {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
+}
+
 /// `maand job start|stop|restart|status|run`: Makefile targets in health-gated batches.
 fn job_target(root: &Path, a: args::JobTargetArgs, target: &str) -> anyhow::Result<()> {
     let opts = maand_engine::jobctl::JobControlOptions {
@@ -292,26 +329,18 @@ fn job_target(root: &Path, a: args::JobTargetArgs, target: &str) -> anyhow::Resu
         target: target.to_string(),
         allocations: args::split_list(&a.allocations),
         health_check: a.health_check,
-        interrupt: maand_remote::interrupt::Interrupt::new(),
+        interrupt: interrupt::install(),
     };
+    // The engine says whether the interrupt cut the run short.
+    job_control(root, &opts)
+}
+
+fn job_control(root: &Path, opts: &maand_engine::jobctl::JobControlOptions) -> anyhow::Result<()> {
     let reporter = progress::reporter();
-    let report = maand_engine::jobctl::job_control(root, &opts, reporter.as_ref())?;
+    let report = maand_engine::jobctl::job_control(root, opts, reporter.as_ref())?;
     drop(reporter);
-    if report.interrupted {
-        if let Some(failure) = report.failure() {
-            eprintln!("{failure}");
-        }
-        let remaining: Vec<String> = report
-            .jobs
-            .iter()
-            .filter_map(|j| j.skipped.as_ref().map(|why| format!("  job {}: {why}", j.job)))
-            .collect();
-        return Err(Interrupted(format!(
-            "job {} interrupted: no new batch was started\n{}",
-            opts.target,
-            remaining.join("\n")
-        ))
-        .into());
+    if let Some(what) = report.interruption() {
+        return Err(Interrupted { error: report.failure().map(anyhow::Error::from), what: Some(what) }.into());
     }
     match report.failure() {
         Some(failure) => Err(failure.into()),

@@ -1,7 +1,11 @@
 //! Running a local program (ssh, rsync, a job command): arguments, optional working directory,
 //! environment and bytes on stdin; its stdout and stderr delivered line by line to a callback on
-//! the calling thread; killed (optionally with its whole process group) when its deadline passes.
+//! the calling thread; killed (with its own process group) when its deadline passes.
 //! Output still held open by children of a program that ended is read for a bounded time only.
+//!
+//! Every program starts in a process group of its own, so a terminal's Ctrl-C (sent to the whole
+//! foreground process group) reaches maand only and the step in flight finishes, and is registered
+//! with [`crate::interrupt`] while it runs, so a second Ctrl-C kills it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -12,6 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::executor::Stream;
+use crate::{interrupt, procfs};
 
 /// How long output still held open by the children of a program that exited (or was killed) is
 /// read before giving up.
@@ -41,7 +46,8 @@ pub struct LocalProcess {
     pub stdin: Option<Vec<u8>>,
     /// Measured from the start; no limit when `None`.
     pub deadline: Option<Duration>,
-    /// Start it in a process group of its own and kill that whole group at the deadline.
+    /// Start it in a process group of its own (the default) and kill that whole group at the
+    /// deadline. When false it shares maand's group and so gets the terminal's Ctrl-C itself.
     pub own_process_group: bool,
 }
 
@@ -55,7 +61,7 @@ impl LocalProcess {
             env: Vec::new(),
             stdin: None,
             deadline: None,
-            own_process_group: false,
+            own_process_group: true,
         }
     }
 
@@ -83,7 +89,7 @@ impl LocalProcess {
         if self.own_process_group {
             command.process_group(0);
         }
-        let mut child = command.spawn()?;
+        let (mut child, _registered) = interrupt::spawn_registered(&mut command, self.own_process_group)?;
         if let (Some(bytes), Some(mut pipe)) = (self.stdin.clone(), child.stdin.take()) {
             // A program that does not read must not block us: write from a thread.
             thread::spawn(move || {
@@ -134,18 +140,21 @@ impl LocalProcess {
     /// Kills the program (and its process group, when it has its own).
     fn kill(&self, child: &mut Child) {
         if self.own_process_group {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{}", child.id())])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            kill_group(child);
+        } else {
+            let _ = child.kill();
         }
-        let _ = child.kill();
     }
 }
 
-/// [`LocalProcess`] `program args…` with `stdin` and `deadline`, in the caller's directory,
-/// environment and process group.
+/// Kills a child that leads a process group of its own, with every process of that group.
+fn kill_group(child: &mut Child) {
+    procfs::send_signal_to("KILL", &[], &[child.id()]);
+    let _ = child.kill();
+}
+
+/// [`LocalProcess`] `program args…` with `stdin` and `deadline`, in the caller's directory and
+/// environment, in a process group of its own.
 pub(crate) fn run_streaming(
     program: &str,
     args: &[String],
@@ -158,6 +167,8 @@ pub(crate) fn run_streaming(
 
 /// Runs a program that leaves a background child behind (`ssh -f`): stdout is discarded and
 /// stderr appended to `stderr_file`, so no pipe stays open after the foreground process exits.
+/// It starts in a process group of its own (as does, until it detaches, the child it leaves),
+/// registered with [`crate::interrupt`] until it exits; killed with its group at the deadline.
 pub(crate) fn run_detaching(
     program: &str,
     args: &[String],
@@ -166,12 +177,11 @@ pub(crate) fn run_detaching(
 ) -> std::io::Result<Finished> {
     let started = Instant::now();
     let log = std::fs::OpenOptions::new().create(true).append(true).open(stderr_file)?;
-    let mut child =
-        Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log)).spawn()?;
+    let mut command = Command::new(program);
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log)).process_group(0);
+    let (mut child, _registered) = interrupt::spawn_registered(&mut command, true)?;
     let mut killed_at_deadline = false;
-    let exit_code = wait_exit(&mut child, Some(started + deadline), &mut killed_at_deadline, &|c| {
-        let _ = c.kill();
-    })?;
+    let exit_code = wait_exit(&mut child, Some(started + deadline), &mut killed_at_deadline, &kill_group)?;
     Ok(Finished { exit_code, killed_at_deadline, duration: started.elapsed() })
 }
 
@@ -285,5 +295,75 @@ mod tests {
         assert!(!f.killed_at_deadline);
         assert!(f.duration < Duration::from_secs(6), "{:?}", f.duration);
         let _ = Command::new("kill").arg(&lines[0].1).status();
+    }
+
+    fn our_group() -> u32 {
+        procfs::process_group(std::process::id()).unwrap()
+    }
+
+    #[test]
+    fn a_streamed_program_runs_in_a_group_of_its_own() {
+        // `$$` is the shell's pid; field 5 of its stat is its process group.
+        let (f, lines) = run("echo $$; cut -d' ' -f5 /proc/$$/stat\n", Some(Duration::from_secs(10)));
+        assert_eq!(f.exit_code, 0);
+        let (pid, pgid) = (&lines[0].1, &lines[1].1);
+        assert_eq!(pgid, pid, "the program leads its own group");
+        assert_ne!(pgid, &our_group().to_string());
+    }
+
+    #[test]
+    fn a_detaching_program_and_the_child_it_leaves_run_outside_our_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr");
+        // Like `ssh -f`: the foreground shell reports its group, leaves a background child behind
+        // that reports its own, and exits.
+        let script = "cut -d' ' -f5 /proc/$$/stat >&2; (cut -d' ' -f5 /proc/self/stat >&2; sleep 1) & exit 0";
+        let f = run_detaching("sh", &["-c".to_string(), script.to_string()], &log, Duration::from_secs(10)).unwrap();
+        assert_eq!(f.exit_code, 0);
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut groups = Vec::new();
+        while Instant::now() < until {
+            groups = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect::<Vec<_>>();
+            if groups.len() == 2 {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(groups.len(), 2, "{groups:?}");
+        assert_eq!(groups[0], groups[1], "the background child stays in the program's group");
+        assert_ne!(groups[0], our_group().to_string());
+    }
+
+    #[test]
+    fn a_detaching_program_is_killed_with_its_group_at_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr");
+        let script = "sleep 30 & echo $! >&2; sleep 30";
+        let f = run_detaching("sh", &["-c".to_string(), script.to_string()], &log, Duration::from_millis(300)).unwrap();
+        assert!(f.killed_at_deadline);
+        assert!(f.duration < Duration::from_secs(5), "{:?}", f.duration);
+        let background: u32 = std::fs::read_to_string(&log).unwrap().trim().parse().unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        while procfs::pid_is_alive(background) && Instant::now() < until {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!procfs::pid_is_alive(background), "the background sleep died with its group");
+    }
+
+    #[test]
+    fn a_running_program_is_registered_for_interrupts_until_it_ends() {
+        // The program prints its pid and sleeps a little; meanwhile the registry must list it.
+        let mut seen = None;
+        let process = LocalProcess::new("sh", &["-c".to_string(), "echo $$; sleep 1".to_string()]);
+        let f = process
+            .run(&mut |_, line| {
+                let pid: u32 = line.parse().unwrap();
+                seen = Some((pid, interrupt::is_registered(pid)));
+            })
+            .unwrap();
+        assert_eq!(f.exit_code, 0);
+        let (pid, registered_while_running) = seen.unwrap();
+        assert!(registered_while_running);
+        assert!(!interrupt::is_registered(pid), "unregistered once it ended");
     }
 }

@@ -40,17 +40,31 @@ pub(crate) fn all_pids() -> Vec<u32> {
     entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
 }
 
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
+pub(crate) fn process_group(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.nth(5 - 3)?.parse().ok()
+}
+
 /// Sends `signal` (a name such as `KILL`, `STOP`, `CONT`, `TERM`) to each pid; pids that are already
 /// gone are ignored.
 pub(crate) fn send_signal(signal: &str, pids: &[u32]) {
-    if pids.is_empty() {
+    send_signal_to(signal, pids, &[]);
+}
+
+/// Sends `signal` to each pid and to every process of each process group (`kill -- -<pgid>`), all
+/// from one shell; targets already gone are ignored.
+pub(crate) fn send_signal_to(signal: &str, pids: &[u32], pgids: &[u32]) {
+    let targets: Vec<String> =
+        pgids.iter().map(|pgid| format!("-{pgid}")).chain(pids.iter().map(u32::to_string)).collect();
+    if targets.is_empty() {
         return;
     }
     let _ = Command::new("sh")
         .arg("-c")
-        .arg(format!("for p in \"$@\"; do kill -s {signal} \"$p\" 2>/dev/null; done; exit 0"))
+        .arg(format!("for p in \"$@\"; do kill -s {signal} -- \"$p\" 2>/dev/null; done; exit 0"))
         .arg("sh")
-        .args(pids.iter().map(u32::to_string))
+        .args(targets)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -68,6 +82,7 @@ mod tests {
         assert_eq!(process_state("garbage"), None);
         let fields = "1 (x y) S 0 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 10";
         assert_eq!(stat_fields(fields).unwrap().nth(22 - 3), Some("4242"));
+        assert_eq!(stat_fields(fields).unwrap().nth(5 - 3), Some("1"));
     }
 
     #[test]
@@ -82,5 +97,19 @@ mod tests {
         send_signal("KILL", &[pid]);
         child.wait().unwrap();
         assert!(!pid_is_alive(pid));
+    }
+
+    #[test]
+    fn a_child_in_its_own_group_is_killed_with_its_group() {
+        use std::os::unix::process::CommandExt;
+        let ours = process_group(std::process::id()).unwrap();
+        let mut child = Command::new("sleep").arg("30").process_group(0).spawn().unwrap();
+        let pid = child.id();
+        assert_eq!(process_group(pid), Some(pid));
+        assert_ne!(ours, pid);
+        send_signal_to("KILL", &[], &[pid]);
+        child.wait().unwrap();
+        assert!(!pid_is_alive(pid));
+        assert_eq!(process_group(pid), None);
     }
 }

@@ -362,6 +362,55 @@ fn down_leaves_no_process_behind() {
     assert!(!fx.sandbox.state_dir.exists());
 }
 
+#[test]
+fn ssh_master_and_sessions_run_outside_our_process_group() {
+    let Some(fx) = Fixture::up() else { return };
+    let ssh = fx.ssh();
+    let control_dir = fx.dir.path().join("ssh").display().to_string();
+    let ours = process_group(std::process::id()).unwrap();
+    // (pid, process group) of the master and of the session, seen while the script runs.
+    let (masters, sessions) = std::thread::scope(|scope| {
+        let running = scope.spawn(|| run(&ssh, &fx.addr(0), &["sleep 2"]));
+        // Every local ssh of this executor names a control socket in its directory.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let found = loop {
+            let ssh_pids: Vec<(u32, Option<u32>, String)> = fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|pid| {
+                    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                    (cmdline.starts_with("ssh ") && cmdline.contains(&control_dir))
+                        .then(|| (pid, process_group(pid), cmdline))
+                })
+                .collect();
+            let pick = |mode: &str| -> Vec<(u32, Option<u32>)> {
+                ssh_pids.iter().filter(|(_, _, c)| c.contains(mode)).map(|(p, g, _)| (*p, *g)).collect()
+            };
+            let (masters, sessions) = (pick("ControlMaster=yes"), pick("ControlMaster=no"));
+            if (!masters.is_empty() && !sessions.is_empty()) || Instant::now() > deadline {
+                break (masters, sessions);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(running.join().unwrap().0, 0);
+        found
+    });
+    assert_eq!(masters.len(), 1, "one master: {masters:?}");
+    assert_eq!(sessions.len(), 1, "one session in flight: {sessions:?}");
+    for (what, (pid, group)) in [("master", masters[0]), ("session", sessions[0])] {
+        assert_eq!(group, Some(pid), "the {what} leads a process group of its own");
+        assert_ne!(ours, pid, "the {what} is outside our process group");
+    }
+    ssh.close();
+}
+
+/// Field 5 (process group) of `/proc/<pid>/stat`.
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// Alive and not a zombie (orphans are not always reaped).
 fn is_live(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))

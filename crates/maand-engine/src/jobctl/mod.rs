@@ -80,6 +80,24 @@ pub struct JobControlReport {
 }
 
 impl JobControlReport {
+    /// What an interrupt left undone, or None when the run was not cut short.
+    pub fn interruption(&self) -> Option<String> {
+        if !self.interrupted {
+            return None;
+        }
+        let mut lines = vec![format!("job {} interrupted: no new batch was started", self.target)];
+        for j in &self.jobs {
+            let ran: Vec<String> = j.batches.iter().map(|b| b.join(", ")).collect();
+            let ran = if ran.is_empty() { "nothing".to_string() } else { ran.join("; ") };
+            match &j.skipped {
+                Some(why) => lines.push(format!("  job {}: ran on {ran}; {why}", j.job)),
+                None => lines.push(format!("  job {}: ran on {ran}", j.job)),
+            }
+        }
+        lines.push("run the same command again (with --allocations) for what remains".to_string());
+        Some(lines.join("\n"))
+    }
+
     /// The failed jobs' errors (one per line), or None when every job succeeded.
     pub fn failure(&self) -> Option<Error> {
         let lines: Vec<&str> = self.jobs.iter().filter_map(|j| j.error.as_deref()).collect();
@@ -171,7 +189,7 @@ pub fn job_control_with(ctx: &JobControlContext<'_>, opts: &JobControlOptions) -
         }
         report.jobs.extend(runs);
     }
-    report.interrupted = opts.interrupt.requested();
+    report.interrupted = report.jobs.iter().any(|j| j.skipped.as_deref().is_some_and(|w| w.starts_with("interrupted")));
     Ok(report)
 }
 

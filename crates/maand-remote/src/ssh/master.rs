@@ -1,5 +1,6 @@
 //! One ControlMaster connection to one worker: starting it (retrying with backoff only when the
 //! connection itself fails), telling whether it is still alive, explaining why it failed, ending it.
+//! A running master is registered with [`crate::interrupt`], so aborting maand kills it.
 
 use std::fs;
 use std::io::Write;
@@ -12,8 +13,8 @@ use maand_core::{Error, Result};
 
 use super::argv;
 use super::settings::{HostKeyPolicy, SshSettings};
-use crate::process;
-use crate::procfs::pid_is_alive;
+use crate::procfs::{pid_is_alive, process_group};
+use crate::{interrupt, process};
 
 /// Time for the foreground `ssh -f` beyond ConnectTimeout (authentication, slow key exchange).
 const MASTER_START_SLACK: Duration = Duration::from_secs(10);
@@ -36,6 +37,8 @@ pub(crate) struct Master {
     control_path: PathBuf,
     log_path: PathBuf,
     pid: Option<u32>,
+    /// Keeps the master (whose pid is known) in the interrupt registry until it is stopped.
+    _registered: Option<interrupt::Guard>,
 }
 
 /// An error about a worker: `worker <host>: <detail>`.
@@ -65,7 +68,14 @@ impl Master {
             let stderr = fs::read_to_string(&log_path).unwrap_or_default();
             if finished.exit_code == 0 && !finished.killed_at_deadline {
                 let pid = query_pid(target);
-                return Ok(Master { control_path: target.control_path.to_path_buf(), log_path, pid });
+                // The master detached into a session of its own (so a group of its own, too).
+                let registered = pid.map(|pid| interrupt::register(pid, process_group(pid) == Some(pid)));
+                return Ok(Master {
+                    control_path: target.control_path.to_path_buf(),
+                    log_path,
+                    pid,
+                    _registered: registered,
+                });
             }
             last_reason = if finished.killed_at_deadline {
                 format!("no answer within {} s", deadline.as_secs())
