@@ -8,8 +8,9 @@
 mod common;
 use common::cluster::Cluster;
 use common::etcd::{
-    assert_healthy_cluster, cluster, describe, endpoint_health, endpoints, events_since, failures_outside, first,
-    installed, longest_write_gap, now, restart_windows, set_var, wait_until, ClientLoop, LeaderPoll, Window, JOB,
+    assert_healthy_cluster, cluster, describe, endpoint_health, endpoints, event_files, events_since, failures_outside,
+    first, installed, longest_write_gap, now, read_events, restart_windows, set_var, wait_until, ClientLoop,
+    LeaderPoll, Window, JOB,
 };
 use std::time::{Duration, Instant};
 
@@ -156,10 +157,11 @@ fn kill_and_resume() {
     };
 
     // Batch 2: the second member to begin a restart is killed with its worker.
+    let files = event_files(&c);
     let mut victim = None;
     let found = wait_until(Duration::from_secs(60), || {
         let mut restarting: Vec<(f64, usize)> =
-            (0..3).filter_map(|i| first(&events_since(&c, i, t0), "restart").map(|t| (t, i))).collect();
+            (0..3).filter_map(|i| first(&read_events(&files[i], t0), "restart").map(|t| (t, i))).collect();
         restarting.sort_by(|a, b| a.0.total_cmp(&b.0));
         victim = restarting.get(1).map(|(_, i)| *i);
         victim.is_some()

@@ -417,10 +417,17 @@ pub struct Event {
     pub at: f64,
 }
 
-/// The etcd job's events on worker `i` at or after `since`.
-pub fn events_since(c: &Cluster, i: usize, since: f64) -> Vec<Event> {
-    c.events(i, JOB)
-        .iter()
+/// The etcd job's `data/events` file of every worker, in worker order (host paths).
+pub fn event_files(c: &Cluster) -> Vec<PathBuf> {
+    let bucket = c.bucket_id();
+    c.workers.iter().map(|w| w.opt_dir().join(format!("worker/{bucket}/jobs/{JOB}/data/events"))).collect()
+}
+
+/// The events of one `data/events` file at or after `since` (none when there is no file yet).
+pub fn read_events(file: &Path, since: f64) -> Vec<Event> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
             let kind = parts.next()?.to_string();
@@ -428,6 +435,11 @@ pub fn events_since(c: &Cluster, i: usize, since: f64) -> Vec<Event> {
             (at >= since).then_some(Event { kind, at })
         })
         .collect()
+}
+
+/// The etcd job's events on worker `i` at or after `since`.
+pub fn events_since(c: &Cluster, i: usize, since: f64) -> Vec<Event> {
+    read_events(&c.worker_path(i, &format!("jobs/{JOB}/data/events")), since)
 }
 
 /// The time of the first `kind` event in `events`.
