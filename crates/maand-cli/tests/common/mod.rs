@@ -3,6 +3,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod etcd;
+pub mod grpc;
 pub mod jobcmd;
 
 use assert_cmd::Command;
