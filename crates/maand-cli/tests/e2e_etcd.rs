@@ -135,7 +135,6 @@ fn bootstrap_and_leader_last_rolling_change() {
 }
 
 #[test]
-#[ignore = "needs per-allocation resume (issue 10)"]
 fn kill_and_resume() {
     if !installed() {
         return;
