@@ -33,6 +33,18 @@ fn bootstrapped() -> (Cluster, String) {
     (c, leader)
 }
 
+/// A bootstrapped cluster with a built config change every member must restart for, and a client
+/// loop running against every member: (cluster, leader ip, endpoints, clients).
+fn changed_with_clients() -> (Cluster, String, Vec<(String, String)>, ClientLoop) {
+    let (c, leader) = bootstrapped();
+    let eps = endpoints(&c);
+    // An operator setting changes: every member's rendered config changes.
+    set_var(&c, "snapshot_count", "20000");
+    c.bucket.build().ok();
+    let clients = ClientLoop::start(&eps, CLIENT_PERIOD, CLIENT_TIMEOUT);
+    (c, leader, eps, clients)
+}
+
 /// Each member's restart windows since `since`, by worker ip.
 fn windows(c: &Cluster, since: f64, until: f64) -> Vec<(String, Vec<Window>)> {
     (0..3).map(|i| (c.ip(i), restart_windows(c, i, since, until))).collect()
@@ -54,14 +66,7 @@ fn bootstrap_and_leader_last_rolling_change() {
     if !installed() {
         return;
     }
-    let (c, leader) = bootstrapped();
-    let eps = endpoints(&c);
-
-    // An operator setting changes: every member's rendered config changes.
-    set_var(&c, "snapshot_count", "20000");
-    c.bucket.build().ok();
-
-    let clients = ClientLoop::start(&eps, CLIENT_PERIOD, CLIENT_TIMEOUT);
+    let (c, leader, eps, clients) = changed_with_clients();
     let poll = LeaderPoll::start(&eps, POLL_PERIOD);
     std::thread::sleep(Duration::from_millis(500));
     let t0 = now();
@@ -139,12 +144,7 @@ fn kill_and_resume() {
     if !installed() {
         return;
     }
-    let (c, leader) = bootstrapped();
-    let eps = endpoints(&c);
-    set_var(&c, "snapshot_count", "20000");
-    c.bucket.build().ok();
-
-    let clients = ClientLoop::start(&eps, CLIENT_PERIOD, CLIENT_TIMEOUT);
+    let (c, leader, eps, clients) = changed_with_clients();
     std::thread::sleep(Duration::from_millis(500));
     let t0 = now();
     let deploy = {
