@@ -41,6 +41,9 @@ pub enum ErrorKind {
     Unexpected,
     /// A bucket lock held by another maand process.
     Locked,
+    /// A worker that could not be reached over SSH, or whose connection broke or hung (the
+    /// detail names the worker; printed without a prefix).
+    WorkerUnreachable,
     /// Plain message without a sentinel prefix (usage errors, spec messages such as
     /// `job directory already exists: x`).
     Message,
@@ -84,7 +87,7 @@ impl ErrorKind {
             Database => "database error",
             Unexpected => "unexpected error",
             Locked => "bucket is locked",
-            Message => "",
+            Message | WorkerUnreachable => "",
         }
     }
 }

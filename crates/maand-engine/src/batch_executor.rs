@@ -42,12 +42,6 @@ pub struct Execution {
     pub ending: Ending,
 }
 
-impl Execution {
-    pub fn completed(&self) -> bool {
-        matches!(self.ending, Ending::Completed)
-    }
-}
-
 /// Execute `batches` in order through `steps`; `interrupted` is asked before each batch.
 pub fn execute(batches: &[Batch], steps: &dyn BatchSteps, interrupted: &dyn Fn() -> bool) -> Execution {
     let mut passed = Vec::new();
@@ -161,7 +155,7 @@ mod tests {
         let batches = plan(&[("a", restart()), ("b", restart()), ("c", restart())], &[], Some("b,c,a"));
         let rec = Recorder::default();
         let run = execute(&batches, &rec, &|| false);
-        assert!(run.completed());
+        assert!(matches!(run.ending, Ending::Completed));
         assert_eq!(
             rec.calls(),
             [

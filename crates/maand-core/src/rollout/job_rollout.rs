@@ -104,11 +104,6 @@ impl JobRollout {
         !self.batches.is_empty()
     }
 
-    /// Every allocation a batch acts on, in execution order.
-    pub fn acting(&self) -> Vec<String> {
-        self.batches.iter().flat_map(|b| b.allocations.iter().cloned()).collect()
-    }
-
     /// Why the rollout may not start, or None.
     pub fn refusal(&self, job: &str) -> Option<String> {
         (!self.refused_for.is_empty()).then(|| {

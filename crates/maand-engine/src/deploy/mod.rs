@@ -25,7 +25,6 @@ pub(crate) use stage::{io as io_error, job_staging_dir, write_cert_files, write_
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
 
-use crate::batch_executor::Ending;
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, build_in_with, job_ns, BuildOptions};
 use crate::health::bounded_map;
@@ -36,8 +35,8 @@ use crate::runlog::{LogCtx, LogEvent, RunLog};
 use gate::GateContext;
 use hooks::DeployHooks;
 use maand_core::manifest::Event;
-use maand_core::rollout::PlannedAction;
 use maand_core::rollout::{blocked_jobs, file_manifest_json, wave_jobs, WaveCandidate};
+use maand_core::rollout::{was_promoted, PlannedAction};
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::interrupt::Interrupt;
 use maand_remote::Executor;
@@ -45,6 +44,7 @@ use maand_store::catalog;
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
 use planner::{plan_job, plan_rollout, running_allocations, PlanInput, PlannedJob, RolloutContext};
+use rollout::JobEnd;
 use rusqlite::Connection;
 use serde::Serialize;
 use snapshot::Snapshot;
@@ -191,13 +191,6 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
     crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
-}
-
-/// How one job's rollout ended.
-enum JobEnd {
-    Deployed,
-    Interrupted,
-    Failed(String),
 }
 
 /// Deploy through a given executor (tests pass a recording one).
@@ -370,43 +363,18 @@ pub fn deploy_with(
         }
         let synced = syncer.sync_jobs(&names)?;
         synced_any |= synced.values().any(Result::is_ok);
-        let unreachable: Vec<String> = syncer.unreachable().into_keys().collect();
-        let newly: Vec<&String> = unreachable.iter().filter(|ip| !told_unreachable.contains(*ip)).collect();
+        let newly: Vec<String> = syncer.unreachable().into_keys().filter(|ip| !told_unreachable.contains(ip)).collect();
         for ip in newly {
-            let hit: Vec<&str> = names
-                .iter()
-                .filter(|j| snap.active(j).iter().any(|a| a.worker_ip == **ip))
-                .map(String::as_str)
-                .collect();
+            let hit: Vec<&str> =
+                names.iter().filter(|j| snap.active(j).iter().any(|a| a.worker_ip == ip)).map(String::as_str).collect();
             let jobs = if hit.is_empty() { "no job fails".to_string() } else { format!("failing {}", hit.join(", ")) };
             out.message(&format!("deploy: worker {ip} unreachable; {jobs} (nothing changed there)"));
-            told_unreachable.insert(ip.clone());
+            told_unreachable.insert(ip);
         }
         // The jobs of one wave do not depend on each other (DESIGN §3.5): roll them out
         // concurrently, each allocation promoted as soon as its batch passed its gate.
         let roll_out = |p: &PlannedJob| -> (JobProgress, JobEnd) {
             let job = p.plan.job.as_str();
-            let mut progress = JobProgress::default();
-            let ship_errors: Vec<String> = snap
-                .active(job)
-                .iter()
-                .filter_map(|a| synced.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
-                .collect();
-            if !ship_errors.is_empty() {
-                let msg = format!("nothing changed on its workers: {}", ship_errors.join("; "));
-                return (progress, JobEnd::Failed(msg));
-            }
-            let new: Vec<&str> = p
-                .plan
-                .allocations
-                .iter()
-                .filter(|a| !a.disabled && a.planned == PlannedAction::Start)
-                .map(|a| a.worker_ip.as_str())
-                .collect();
-            if opts.sync_only && !new.is_empty() {
-                let msg = format!("sync-only deploy cannot start new allocations on job \"{job}\": {}", new.join(","));
-                return (progress, JobEnd::Failed(msg));
-            }
             let promote = |ips: &[String]| promote_allocations(&writer, &snap, &kv, job, ips);
             let run = rollout::JobRolloutRun {
                 remote: &remote,
@@ -414,28 +382,12 @@ pub fn deploy_with(
                 hooks: &hooks,
                 gates: &gates,
                 timeout_secs: timeout_for(job),
-                unreachable: &unreachable,
+                sync_only: opts.sync_only,
+                shipped: &synced,
                 promote: &promote,
                 interrupted: &interrupted,
             };
-            let end = match run.run(&p.plan) {
-                Ok(end) => end,
-                Err(e) => return (progress, JobEnd::Failed(e.to_string())),
-            };
-            progress.promoted = end.promoted;
-            progress.remaining = end.remaining;
-            let outcome = match end.ending {
-                Ending::Completed => {
-                    let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
-                    match hooks.run(job, Event::PostDeploy, &active, 1, &[]) {
-                        Ok(()) => JobEnd::Deployed,
-                        Err(e) => JobEnd::Failed(e.to_string()),
-                    }
-                }
-                Ending::Interrupted { .. } => JobEnd::Interrupted,
-                Ending::Failed { error, .. } => JobEnd::Failed(error.to_string()),
-            };
-            (progress, outcome)
+            run.roll(&p.plan)
         };
         let outcomes = bounded_map(&to_roll, CONCURRENT_JOBS, |p| {
             let (progress, end) = roll_out(p);
@@ -487,10 +439,9 @@ struct PlanCtx<'a> {
 /// can order by it), the hooks, staging and classification, then its batches.
 fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
     ctx.out.job_status(job, "staging");
-    let running = running_allocations(ctx.conn, ctx.snap, job)?;
     let mut unhealthy: Option<BTreeMap<String, String>> = None;
     if ctx.hooks.has(job, Event::PreDeploy) {
-        unhealthy = Some((ctx.preflight)(job, &running)?);
+        unhealthy = Some((ctx.preflight)(job, &running_allocations(ctx.conn, ctx.snap, job)?)?);
     }
     let env: Vec<(String, String)> = unhealthy
         .iter()
@@ -518,6 +469,13 @@ fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
         .iter()
         .any(|a| !a.disabled && matches!(a.planned, PlannedAction::Reload | PlannedAction::Restart { .. }));
     if unhealthy.is_none() && planned.plan.deploys() && updates {
+        let running: Vec<String> = planned
+            .plan
+            .allocations
+            .iter()
+            .filter(|a| !a.disabled && !a.removed && was_promoted(a.previous_hash.as_deref()))
+            .map(|a| a.worker_ip.clone())
+            .collect();
         unhealthy = Some((ctx.preflight)(job, &running)?);
     }
     let unhealthy = unhealthy.unwrap_or_default();

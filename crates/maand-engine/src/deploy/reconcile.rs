@@ -13,7 +13,7 @@ use crate::jobcmd::{lock_kv, SharedKv};
 use crate::remote_steps::{Remote, Step};
 use maand_core::manifest::{Event, RestartPolicy};
 use maand_core::rollout::{planned_action, shipped_dir_name, DeploySettings, PlannedAction};
-use maand_core::Result;
+use maand_core::{ErrorKind, Result};
 use maand_remote::RemoteScript;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
@@ -108,13 +108,17 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
                 remote.out.message(&format!("deploy: removed worker {} unreachable, assuming dead: {e}", a.worker_ip));
                 dead_workers_with_files.insert(a.worker_ip.clone());
             }
-            Err(e) => {
+            Err(e) if e.kind == ErrorKind::WorkerUnreachable => {
                 // The worker cannot be reached: the allocation is stopped by a later deploy.
                 remote.out.message(&format!(
                     "deploy: warning: job \"{job}\" on {}: stop pending (worker unreachable: {e})",
                     a.worker_ip
                 ));
                 outcome.pending.push((job.clone(), a.worker_ip.clone()));
+                continue;
+            }
+            Err(e) => {
+                outcome.failed.insert(job.clone(), format!("stop on {}: {e}", a.worker_ip));
                 continue;
             }
         }

@@ -9,11 +9,13 @@ use super::gate::GateContext;
 use super::hooks::DeployHooks;
 use super::plan::JobPlan;
 use super::snapshot::Snapshot;
+use super::JobProgress;
 use crate::batch_executor::{execute, BatchSteps, Ending, Execution};
 use crate::remote_steps::{Remote, Step, TargetBatch};
 use maand_core::manifest::Event;
 use maand_core::rollout::{Batch, Gate, PlannedAction};
 use maand_core::{Error, ErrorKind, Result};
+use std::collections::BTreeMap;
 
 /// Everything one job's rollout talks to.
 pub struct JobRolloutRun<'a> {
@@ -22,15 +24,17 @@ pub struct JobRolloutRun<'a> {
     pub hooks: &'a DeployHooks<'a, 'a>,
     pub gates: &'a GateContext<'a>,
     pub timeout_secs: Option<u64>,
-    /// Workers the deploy could not reach (their disabled allocations are left as they are).
-    pub unreachable: &'a [String],
+    pub sync_only: bool,
+    /// How shipping the job's files went, per worker (a disabled allocation on a worker that
+    /// was not shipped to is left as it is).
+    pub shipped: &'a BTreeMap<String, Result<()>>,
     /// Promote these allocations of the job (hash rows, KV `version`).
     pub promote: &'a (dyn Fn(&[String]) -> Result<()> + Sync),
     pub interrupted: &'a (dyn Fn() -> bool + Sync),
 }
 
-/// How a job's rollout ended when it did not fail before its first batch.
-pub struct RolloutEnd {
+/// How a job's plan ran when it did not fail before its first batch.
+struct RolloutEnd {
     /// Allocations promoted in this run, in order.
     pub promoted: Vec<String>,
     /// Allocations of batches that did not run (interrupt) or did not pass (failure).
@@ -38,8 +42,60 @@ pub struct RolloutEnd {
     pub ending: Ending,
 }
 
+/// How one job's rollout ended.
+pub enum JobEnd {
+    Deployed,
+    Interrupted,
+    Failed(String),
+}
+
 impl JobRolloutRun<'_> {
-    pub fn run(&self, plan: &JobPlan) -> Result<RolloutEnd> {
+    /// Roll the job out: refuse when its files did not reach a worker of an active allocation
+    /// (nothing changed there) or when `--sync-only` would have to start new allocations; then its
+    /// plan; then `post_deploy` once the job is complete.
+    pub fn roll(&self, plan: &JobPlan) -> (JobProgress, JobEnd) {
+        let job = plan.job.as_str();
+        let mut progress = JobProgress::default();
+        let ship_errors: Vec<String> = self
+            .snap
+            .active(job)
+            .iter()
+            .filter_map(|a| self.shipped.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
+            .collect();
+        if !ship_errors.is_empty() {
+            return (progress, JobEnd::Failed(format!("nothing changed on its workers: {}", ship_errors.join("; "))));
+        }
+        let new: Vec<&str> = plan
+            .allocations
+            .iter()
+            .filter(|a| !a.disabled && a.planned == PlannedAction::Start)
+            .map(|a| a.worker_ip.as_str())
+            .collect();
+        if self.sync_only && !new.is_empty() {
+            let msg = format!("sync-only deploy cannot start new allocations on job \"{job}\": {}", new.join(","));
+            return (progress, JobEnd::Failed(msg));
+        }
+        let end = match self.run(plan) {
+            Ok(end) => end,
+            Err(e) => return (progress, JobEnd::Failed(e.to_string())),
+        };
+        progress.promoted = end.promoted;
+        progress.remaining = end.remaining;
+        let outcome = match end.ending {
+            Ending::Completed => {
+                let active: Vec<String> = self.snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+                match self.hooks.run(job, Event::PostDeploy, &active, 1, &[]) {
+                    Ok(()) => JobEnd::Deployed,
+                    Err(e) => JobEnd::Failed(e.to_string()),
+                }
+            }
+            Ending::Interrupted { .. } => JobEnd::Interrupted,
+            Ending::Failed { error, .. } => JobEnd::Failed(error.to_string()),
+        };
+        (progress, outcome)
+    }
+
+    fn run(&self, plan: &JobPlan) -> Result<RolloutEnd> {
         let job = plan.job.as_str();
         let rollout = &plan.rollout;
         if let Some(why) = rollout.refusal(job) {
@@ -67,9 +123,9 @@ impl JobRolloutRun<'_> {
         let job = plan.job.as_str();
         let mut ips = Vec::new();
         for ip in &plan.rollout.swap_at_once {
-            if self.unreachable.contains(ip) {
+            if self.shipped.get(ip).is_some_and(Result::is_err) {
                 self.remote.out.message(&format!(
-                    "deploy: job \"{job}\" on {ip}: files not swapped (worker unreachable); a later deploy does it"
+                    "deploy: job \"{job}\" on {ip}: files not swapped (they did not reach the worker); a later deploy does it"
                 ));
             } else {
                 ips.push(ip.clone());

@@ -63,9 +63,7 @@ impl Syncer<'_> {
         }
         let result = self.ship(w, filter);
         if let Err(e) = &result {
-            // Connection failures come from the executor as plain messages naming the worker;
-            // a command that ran and failed, or a local error, is not unreachability.
-            if e.kind == ErrorKind::Message {
+            if e.kind == ErrorKind::WorkerUnreachable {
                 if let Ok(mut u) = self.unreachable.lock() {
                     u.insert(w.worker_ip.clone(), e.to_string());
                 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
-use maand_core::{Error, Result};
+use maand_core::{Error, ErrorKind, Result};
 
 use super::argv;
 use super::settings::{HostKeyPolicy, SshSettings};
@@ -44,6 +44,11 @@ pub(crate) struct Master {
 /// An error about a worker: `worker <host>: <detail>`.
 pub(crate) fn worker_error(host: &str, detail: impl std::fmt::Display) -> Error {
     Error::msg(format!("worker {host}: {detail}"))
+}
+
+/// The worker could not be reached, or its connection broke or hung: `worker <host>: <detail>`.
+pub(crate) fn unreachable_error(host: &str, detail: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::WorkerUnreachable, format!("worker {host}: {detail}"))
 }
 
 impl Master {
@@ -81,12 +86,12 @@ impl Master {
                 format!("no answer within {} s", deadline.as_secs())
             } else {
                 match classify_failure(target, &stderr) {
-                    Failure::Permanent(message) => return Err(worker_error(target.host, message)),
+                    Failure::Permanent(message) => return Err(unreachable_error(target.host, message)),
                     Failure::Transient(reason) => reason,
                 }
             };
         }
-        Err(worker_error(
+        Err(unreachable_error(
             target.host,
             format!(
                 "cannot connect over SSH as {} to {} port {} ({} attempt{}): {last_reason}",

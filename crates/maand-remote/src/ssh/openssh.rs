@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use maand_core::{Error, Result};
 
 use super::argv;
-use super::master::{worker_error, Master, Target};
+use super::master::{unreachable_error, worker_error, Master, Target};
 use super::settings::SshSettings;
 use crate::executor::{Executor, RemoteScript, RsyncArgs, RunOutcome, Stream, WorkerAddr};
 use crate::process::{self, Finished};
@@ -120,7 +120,7 @@ impl OpenSsh {
     /// local deadline passed.
     fn outcome(&self, link: &WorkerLink, finished: Finished, what: &str, limit_secs: u64) -> Result<RunOutcome> {
         if finished.killed_at_deadline {
-            return Err(worker_error(
+            return Err(unreachable_error(
                 &link.host,
                 format!(
                     "{what} gave no result within its {limit_secs} s time limit (+{} s grace) and was stopped; \
@@ -133,7 +133,7 @@ impl OpenSsh {
             let slot = lock(&link.master);
             if let Some(master) = slot.master.as_ref().filter(|m| !m.is_alive()) {
                 let why = master.last_message().map(|m| format!(": {m}")).unwrap_or_default();
-                return Err(worker_error(&link.host, format!("SSH connection lost during {what}{why}")));
+                return Err(unreachable_error(&link.host, format!("SSH connection lost during {what}{why}")));
             }
         }
         Ok(RunOutcome { exit_code: finished.exit_code, duration: finished.duration })
