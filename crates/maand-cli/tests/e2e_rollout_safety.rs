@@ -245,3 +245,30 @@ fn sigint_during_batch_two_finishes_it_and_the_rerun_rolls_only_the_rest() {
     assert_eq!(kinds(&c, 1), ["start", "restart-begin", "restart"]);
     assert_eq!(kinds(&c, 2), ["start", "restart-begin", "restart"], "only the remaining worker was restarted");
 }
+
+#[test]
+fn reverting_a_change_whose_batch_failed_rolls_that_allocation_back() {
+    let c = Cluster::up(3);
+    service(&c, "one\n");
+    c.deploy(&["-b"]).ok();
+    std::fs::write(c.workers[0].opt_dir().join("broken"), "").unwrap();
+    service(&c, "two\n");
+    c.bucket.build().ok();
+    let out = c.deploy(&[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(c.worker_file(0, "jobs/svc/conf.txt").as_deref(), Some("two\n"), "swapped in, never proven");
+
+    // The operator reverts: the first worker runs files that never passed a gate, so it is rolled
+    // back although what is staged now equals what was last promoted; the others are untouched.
+    std::fs::remove_file(c.workers[0].opt_dir().join("broken")).unwrap();
+    service(&c, "one\n");
+    c.bucket.build().ok();
+    c.deploy(&[]).ok();
+    assert_eq!(c.worker_file(0, "jobs/svc/conf.txt").as_deref(), Some("one\n"));
+    assert_eq!(event_time(&c, 0, "restart").len(), 2, "{:?}", kinds(&c, 0));
+    for i in 1..3 {
+        assert_eq!(kinds(&c, i), ["start"], "worker {i}");
+    }
+    let out = c.deploy(&[]).ok();
+    assert!(out.stderr.contains("deploy: skip job \"svc\""), "{}", out.stderr);
+}

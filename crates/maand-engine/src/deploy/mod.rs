@@ -376,6 +376,7 @@ pub fn deploy_with(
         let roll_out = |p: &PlannedJob| -> (JobProgress, JobEnd) {
             let job = p.plan.job.as_str();
             let promote = |ips: &[String]| promote_allocations(&writer, &snap, &kv, job, ips);
+            let mark_unproven = |ips: &[String]| mark_unproven(&writer, &snap, job, ips);
             let run = rollout::JobRolloutRun {
                 remote: &remote,
                 snap: &snap,
@@ -385,6 +386,7 @@ pub fn deploy_with(
                 sync_only: opts.sync_only,
                 shipped: &synced,
                 promote: &promote,
+                mark_unproven: &mark_unproven,
                 interrupted: &interrupted,
             };
             run.roll(&p.plan)
@@ -590,6 +592,16 @@ fn promote_allocations(
     }
     kv.persist(&tx, now_unix())?;
     tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit promote: {e}")))
+}
+
+/// These allocations of the job run swapped-in files that never passed a gate: a re-run rolls
+/// them out again whatever is staged then.
+fn mark_unproven(writer: &Mutex<Connection>, snap: &Snapshot, job: &str, ips: &[String]) -> Result<()> {
+    let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
+    for a in snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
+        catalog::mark_unproven(&conn, &hash_namespace(job), &a.alloc_id)?;
+    }
+    Ok(())
 }
 
 fn absolute(p: &Path) -> std::path::PathBuf {

@@ -30,6 +30,8 @@ pub struct JobRolloutRun<'a> {
     pub shipped: &'a BTreeMap<String, Result<()>>,
     /// Promote these allocations of the job (hash rows, KV `version`).
     pub promote: &'a (dyn Fn(&[String]) -> Result<()> + Sync),
+    /// Mark these allocations as running files that never passed a gate (a re-run rolls them).
+    pub mark_unproven: &'a (dyn Fn(&[String]) -> Result<()> + Sync),
     pub interrupted: &'a (dyn Fn() -> bool + Sync),
 }
 
@@ -107,6 +109,14 @@ impl JobRolloutRun<'_> {
         let mut promoted = self.swap_at_once(plan)?;
         let steps = JobSteps { run: self, plan };
         let Execution { passed, ending } = execute(&rollout.batches, &steps, self.interrupted);
+        if let Ending::Failed { at, .. } = &ending {
+            // The batches that ran (files swapped in) without passing a gate.
+            let unproven: Vec<String> = (0..=*at)
+                .filter(|i| !passed.contains(i))
+                .flat_map(|i| rollout.batches[i].allocations.iter().cloned())
+                .collect();
+            (self.mark_unproven)(&unproven)?;
+        }
         promoted.extend(passed.iter().flat_map(|&i| rollout.batches[i].allocations.iter().cloned()));
         let remaining = rollout
             .batches

@@ -71,3 +71,18 @@ pub fn promote_hash(conn: &Connection, namespace: &str, key: &str, version: &str
     .map_err(db_err("promote hash"))?;
     Ok(())
 }
+
+/// An allocation whose staged files were swapped into place but whose batch did not pass its gate
+/// (DESIGN §3.16): it now runs files that were never proven. Its promoted hash becomes the
+/// health-failed marker and its promoted manifest what was swapped in, so the next deploy rolls
+/// it out again whatever is staged then (also when the change was reverted). Allocations never
+/// promoted are left alone: they start again anyway.
+pub fn mark_unproven(conn: &Connection, namespace: &str, key: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE hash SET previous_hash = ?3, previous_files = current_files
+         WHERE namespace = ?1 AND key = ?2 AND previous_hash IS NOT NULL AND previous_hash != ''",
+        params![namespace, key, maand_core::rollout::HEALTH_FAILED_MARKER],
+    )
+    .map_err(db_err("mark hash unproven"))?;
+    Ok(())
+}

@@ -30,7 +30,9 @@ def swap(base, job):
     if not os.path.isdir(side):
         return 0
     os.makedirs(live, exist_ok=True)
-    args = ["rsync", "-a", "--delete"] + ["--exclude=" + k for k in KEPT] + [side + "/", live + "/"]
+    # --checksum: a changed file of the same size shipped within the same second as the live one
+    # would look unchanged to rsync's size-and-time check.
+    args = ["rsync", "-a", "--checksum", "--delete"] + ["--exclude=" + k for k in KEPT] + [side + "/", live + "/"]
     code = subprocess.call(args)
     if code != 0:
         print(f"runner: swapping the shipped files of job {job} into place failed (rsync exit {code})", file=sys.stderr)
