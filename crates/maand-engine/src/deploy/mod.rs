@@ -11,6 +11,7 @@ pub(crate) mod gate;
 mod hooks;
 mod plan;
 mod planner;
+mod reach;
 mod reconcile;
 mod rollout;
 pub mod snapshot;
@@ -230,6 +231,7 @@ pub fn deploy_with(
     // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says).
     report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let reach = reach::Reachability::default();
     if !opts.dry_run {
         let outcome = reconcile::reconcile(
             &reconcile::ReconcileInput {
@@ -239,6 +241,8 @@ pub fn deploy_with(
                 staging_root: &staging_root,
                 timeout_for: &timeout_for,
                 hooks: &hooks,
+                reach: &reach,
+                parallel: bucket.conf.parallel,
             },
             &kv,
         )?;
@@ -276,7 +280,7 @@ pub fn deploy_with(
         use_sudo: bucket.conf.use_sudo,
         parallel: bucket.conf.parallel,
         prepared: Default::default(),
-        unreachable: Default::default(),
+        reach: &reach,
     };
     let preflight = |job: &str, running: &[String]| -> Result<BTreeMap<String, String>> {
         if running.is_empty() {
@@ -363,7 +367,7 @@ pub fn deploy_with(
         }
         let synced = syncer.sync_jobs(&names)?;
         synced_any |= synced.values().any(Result::is_ok);
-        let newly: Vec<String> = syncer.unreachable().into_keys().filter(|ip| !told_unreachable.contains(ip)).collect();
+        let newly: Vec<String> = reach.all().into_keys().filter(|ip| !told_unreachable.contains(ip)).collect();
         for ip in newly {
             let hit: Vec<&str> =
                 names.iter().filter(|j| snap.active(j).iter().any(|a| a.worker_ip == ip)).map(String::as_str).collect();

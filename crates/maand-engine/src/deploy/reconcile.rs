@@ -6,6 +6,7 @@
 use super::hooks::DeployHooks;
 use super::plan::AllocationPlan;
 use super::planner::{allocation_plan, hash_namespace, plan_input};
+use super::reach::Reachability;
 use super::snapshot::Snapshot;
 use super::stage::shipped_job_dir;
 use crate::build::{allocation_ns, job_ns};
@@ -13,7 +14,7 @@ use crate::jobcmd::{lock_kv, SharedKv};
 use crate::remote_steps::{Remote, Step};
 use maand_core::manifest::{Event, RestartPolicy};
 use maand_core::rollout::{planned_action, shipped_dir_name, DeploySettings, PlannedAction};
-use maand_core::{ErrorKind, Result};
+use maand_core::{Error, ErrorKind, Result};
 use maand_remote::RemoteScript;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
@@ -60,6 +61,10 @@ pub struct ReconcileInput<'a> {
     pub timeout_for: &'a dyn Fn(&str) -> Option<u64>,
     /// `after_allocation_stopped` runs after each stop.
     pub hooks: &'a DeployHooks<'a, 'a>,
+    /// Workers that cannot be reached (probed here first, in parallel).
+    pub reach: &'a Reachability,
+    /// Workers connected to at once.
+    pub parallel: usize,
 }
 
 pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileOutcome> {
@@ -67,7 +72,11 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
     let remote = input.remote;
     let mut outcome = ReconcileOutcome::default();
     let mut dead_workers_with_files = BTreeSet::new();
-    for (job, a) in reconcile_plan(input.conn, snap)? {
+    let plan = reconcile_plan(input.conn, snap)?;
+    let workers: BTreeSet<&str> = plan.iter().map(|(_, a)| a.worker_ip.as_str()).collect();
+    let addrs: Vec<_> = workers.iter().map(|ip| snap.addr(ip)).collect();
+    input.reach.probe(remote, &addrs, input.parallel);
+    for (job, a) in plan {
         let in_catalog = snap.worker(&a.worker_ip).is_some();
         let step = |action: &str, script: RemoteScript| Step {
             job: Some(&job),
@@ -82,7 +91,13 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
         } else {
             remote.out.message(&format!("deploy: stop removed allocation {job} on {}", a.worker_ip));
         }
-        let stop = remote.run_captured(&step("stop", remote.runner_script("stop", &job, &[])));
+        let stop = match input.reach.why(&a.worker_ip) {
+            Some(why) => Err(Error::new(ErrorKind::WorkerUnreachable, why)),
+            None => remote.run_captured(&step("stop", remote.runner_script("stop", &job, &[]))),
+        };
+        if let Err(e) = &stop {
+            input.reach.record(&a.worker_ip, e);
+        }
         match stop {
             Ok(o) if o.exit_code != 0 => {
                 outcome
@@ -161,6 +176,10 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
         }
     }
     for ip in dead_workers_with_files {
+        if let Some(why) = input.reach.why(&ip) {
+            remote.out.message(&format!("deploy: removed worker {ip} unreachable, assuming dead: {why}"));
+            continue;
+        }
         let script = RemoteScript::from_lines([format!("rm -rf /opt/worker/{}", snap.bucket_id)]);
         let step = Step {
             job: None,

@@ -3,6 +3,7 @@
 //! is checked for the tools maand needs and its bucket directory is created. A worker that cannot
 //! be reached is remembered for the rest of the run (it is not tried again in every wave).
 
+use super::reach::Reachability;
 use super::snapshot::Snapshot;
 use super::worker_files::write_worker_root;
 use crate::remote_steps::{Remote, Step};
@@ -24,8 +25,8 @@ pub struct Syncer<'a> {
     pub parallel: usize,
     /// Workers already checked and prepared during this run.
     pub prepared: Mutex<HashSet<String>>,
-    /// Workers that could not be reached during this run, with why.
-    pub unreachable: Mutex<BTreeMap<String, String>>,
+    /// Workers that could not be reached during this run.
+    pub reach: &'a Reachability,
 }
 
 impl Syncer<'_> {
@@ -52,22 +53,13 @@ impl Syncer<'_> {
         Ok(results)
     }
 
-    /// Workers found unreachable so far (IP -> why).
-    pub fn unreachable(&self) -> BTreeMap<String, String> {
-        self.unreachable.lock().map(|u| u.clone()).unwrap_or_default()
-    }
-
     fn sync_worker(&self, w: &maand_store::catalog::WorkerRow, filter: &str) -> Result<()> {
-        if let Some(why) = self.unreachable().get(&w.worker_ip) {
-            return Err(Error::new(ErrorKind::RunCommand, why.clone()));
+        if let Some(why) = self.reach.why(&w.worker_ip) {
+            return Err(Error::new(ErrorKind::WorkerUnreachable, why));
         }
         let result = self.ship(w, filter);
         if let Err(e) = &result {
-            if e.kind == ErrorKind::WorkerUnreachable {
-                if let Ok(mut u) = self.unreachable.lock() {
-                    u.insert(w.worker_ip.clone(), e.to_string());
-                }
-            }
+            self.reach.record(&w.worker_ip, e);
         }
         result
     }
