@@ -70,7 +70,7 @@ fn post_deploy_runs_once_per_allocation_when_the_job_is_complete_and_a_failure_f
     assert_eq!(promoted(&c, "p"), [(c.ip(0), true), (c.ip(1), true)]);
 
     // A failing post_deploy fails the deploy; the allocations passed their gates and stay
-    // promoted, so a re-run restarts nothing again.
+    // promoted, so the re-run restarts nothing again and runs only post_deploy.
     c.bucket.write("fail_post_deploy", "");
     c.bucket.write("workspace/jobs/p/extra.txt", "x\n");
     let out = c.deploy(&["-b"]);
@@ -82,11 +82,14 @@ fn post_deploy_runs_once_per_allocation_when_the_job_is_complete_and_a_failure_f
     assert_eq!(promoted(&c, "p"), [(c.ip(0), true), (c.ip(1), true)], "promoted per allocation after its gate");
     std::fs::remove_file(c.bucket.path("fail_post_deploy")).unwrap();
     let out = c.deploy(&[]).ok();
-    assert!(out.stderr.contains("deploy: skip job \"p\""), "{}", out.stderr);
+    assert!(out.stderr.contains("running post_deploy again"), "{}", out.stderr);
     for i in 0..2 {
         assert_eq!(c.kinds(i, "p"), ["start", "restart"], "nothing restarted twice on worker {i}");
+        assert_eq!(posts(i).len(), 3, "post_deploy ran again on worker {i}");
     }
-    assert_eq!(posts(0).len(), 2, "a skipped job runs no post_deploy");
+    let out = c.deploy(&[]).ok();
+    assert!(out.stderr.contains("deploy: skip job \"p\""), "{}", out.stderr);
+    assert_eq!(posts(0).len(), 3, "a skipped job runs no post_deploy");
 }
 
 /// `after_allocation_stopped`: records its environment.

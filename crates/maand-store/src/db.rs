@@ -164,6 +164,12 @@ const OUR_TABLES: &[Table] = &[
         columns: &[("alloc_id", "TEXT"), ("job", "TEXT"), ("stopped", "INT")],
         primary_key: Some("alloc_id"),
     },
+    // Ours: jobs whose post_deploy must run again (their rollout completed, the hook failed).
+    Table {
+        name: "maand_job_state",
+        columns: &[("job", "TEXT"), ("post_deploy_pending", "INT")],
+        primary_key: Some("job"),
+    },
 ];
 
 /// Columns renamed since older Go schemas: (table, legacy name, current name).

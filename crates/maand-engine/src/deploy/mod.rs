@@ -295,6 +295,7 @@ pub fn deploy_with(
         }
         Ok(failing)
     };
+    let records = CatalogRecords { writer: &writer, snap: &snap, kv: &kv };
     let mut synced_any = false;
     let mut told_unreachable: std::collections::BTreeSet<String> = Default::default();
     let mut planned_waves: Vec<(i64, Vec<PlannedJob>)> = Vec::new();
@@ -351,9 +352,21 @@ pub fn deploy_with(
                 record_plan_hashes(&conn, &snap, &p)?;
                 to_roll.push(p);
             } else {
-                if p.plan.decision == "skip" {
-                    report_skip(out, &log, &p.plan.job);
-                    report.skipped.push(p.plan.job.clone());
+                let job = p.plan.job.clone();
+                if p.plan.decision == "skip" && snap.post_deploy_pending.contains(&job) {
+                    // Promoted everywhere, but its post_deploy failed last time: run only that.
+                    out.message(&format!("deploy: job \"{job}\": running post_deploy again (it failed last time)"));
+                    let end = rollout::post_deploy(&hooks, &records, &snap, &job);
+                    finish_job(&writer, &kv, out, &job, &end)?;
+                    match end {
+                        JobEnd::Failed(e) => {
+                            failed.insert(job, e);
+                        }
+                        _ => report.deployed.push(job),
+                    }
+                } else if p.plan.decision == "skip" {
+                    report_skip(out, &log, &job);
+                    report.skipped.push(job);
                 }
                 planned_waves.push((seq, vec![p]));
             }
@@ -379,8 +392,6 @@ pub fn deploy_with(
         // concurrently, each allocation promoted as soon as its batch passed its gate.
         let roll_out = |p: &PlannedJob| -> (JobProgress, JobEnd) {
             let job = p.plan.job.as_str();
-            let promote = |ips: &[String]| promote_allocations(&writer, &snap, &kv, job, ips);
-            let mark_unproven = |ips: &[String]| mark_unproven(&writer, &snap, job, ips);
             let run = rollout::JobRolloutRun {
                 remote: &remote,
                 snap: &snap,
@@ -389,8 +400,7 @@ pub fn deploy_with(
                 timeout_secs: timeout_for(job),
                 sync_only: opts.sync_only,
                 shipped: &synced,
-                promote: &promote,
-                mark_unproven: &mark_unproven,
+                records: &records,
                 interrupted: &interrupted,
             };
             run.roll(&p.plan)
@@ -567,45 +577,55 @@ fn record_plan_hashes(conn: &Connection, snap: &Snapshot, p: &PlannedJob) -> Res
     Ok(())
 }
 
-/// Promote these allocations of the job (worker IPs): their staged state becomes their promoted
-/// state at the build's version, running ones lose any "stopped" marker, KV `version` is set —
-/// with the KV checkpoint, in one transaction.
-fn promote_allocations(
-    writer: &Mutex<Connection>,
-    snap: &Snapshot,
-    kv: &SharedKv,
-    job: &str,
-    ips: &[String],
-) -> Result<()> {
-    let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut kv = lock_kv(kv);
-    let tx =
-        conn.unchecked_transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin promote: {e}")))?;
-    for a in snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
-        catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, &a.new_version)?;
-        if a.is_active() {
-            catalog::set_stopped(&tx, job, &a.alloc_id, false)?;
-        }
-        let ns = allocation_ns(job, &a.worker_ip);
-        kv.put(&ns, "version", &a.new_version);
-        for legacy in ["current_version", "new_version"] {
-            if kv.get(&ns, legacy).is_some() {
-                let _ = kv.delete(&ns, legacy);
-            }
-        }
-    }
-    kv.persist(&tx, now_unix())?;
-    tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit promote: {e}")))
+/// The deploy's catalog writes during a rollout, on its one writer connection.
+struct CatalogRecords<'a> {
+    writer: &'a Mutex<Connection>,
+    snap: &'a Snapshot,
+    kv: &'a SharedKv,
 }
 
-/// These allocations of the job run swapped-in files that never passed a gate: a re-run rolls
-/// them out again whatever is staged then.
-fn mark_unproven(writer: &Mutex<Connection>, snap: &Snapshot, job: &str, ips: &[String]) -> Result<()> {
-    let conn = writer.lock().unwrap_or_else(PoisonError::into_inner);
-    for a in snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
-        catalog::mark_unproven(&conn, &hash_namespace(job), &a.alloc_id)?;
+impl CatalogRecords<'_> {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    Ok(())
+}
+
+impl rollout::RolloutRecords for CatalogRecords<'_> {
+    /// Their staged state becomes their promoted state at the build's version, running ones lose
+    /// any "stopped" marker, KV `version` is set — with the KV checkpoint, in one transaction.
+    fn promote(&self, job: &str, ips: &[String]) -> Result<()> {
+        let conn = self.conn();
+        let mut kv = lock_kv(self.kv);
+        let tx =
+            conn.unchecked_transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin promote: {e}")))?;
+        for a in self.snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
+            catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, &a.new_version)?;
+            if a.is_active() {
+                catalog::set_stopped(&tx, job, &a.alloc_id, false)?;
+            }
+            let ns = allocation_ns(job, &a.worker_ip);
+            kv.put(&ns, "version", &a.new_version);
+            for legacy in ["current_version", "new_version"] {
+                if kv.get(&ns, legacy).is_some() {
+                    let _ = kv.delete(&ns, legacy);
+                }
+            }
+        }
+        kv.persist(&tx, now_unix())?;
+        tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit promote: {e}")))
+    }
+
+    fn mark_unproven(&self, job: &str, ips: &[String]) -> Result<()> {
+        let conn = self.conn();
+        for a in self.snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
+            catalog::mark_unproven(&conn, &hash_namespace(job), &a.alloc_id)?;
+        }
+        Ok(())
+    }
+
+    fn set_post_deploy_pending(&self, job: &str, pending: bool) -> Result<()> {
+        catalog::set_post_deploy_pending(&self.conn(), job, pending)
+    }
 }
 
 fn absolute(p: &Path) -> std::path::PathBuf {

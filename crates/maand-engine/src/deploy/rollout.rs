@@ -28,10 +28,8 @@ pub struct JobRolloutRun<'a> {
     /// How shipping the job's files went, per worker (a disabled allocation on a worker that
     /// was not shipped to is left as it is).
     pub shipped: &'a BTreeMap<String, Result<()>>,
-    /// Promote these allocations of the job (hash rows, KV `version`).
-    pub promote: &'a (dyn Fn(&[String]) -> Result<()> + Sync),
-    /// Mark these allocations as running files that never passed a gate (a re-run rolls them).
-    pub mark_unproven: &'a (dyn Fn(&[String]) -> Result<()> + Sync),
+    /// Where promotions and the job's state are written.
+    pub records: &'a dyn RolloutRecords,
     pub interrupted: &'a (dyn Fn() -> bool + Sync),
 }
 
@@ -42,6 +40,33 @@ struct RolloutEnd {
     /// Allocations of batches that did not run (interrupt) or did not pass (failure).
     pub remaining: Vec<String>,
     pub ending: Ending,
+}
+
+/// What a rollout writes to the catalog as it goes.
+pub trait RolloutRecords: Sync {
+    /// Promote these allocations of `job` (hash rows, KV `version`).
+    fn promote(&self, job: &str, ips: &[String]) -> Result<()>;
+    /// These allocations run swapped-in files that never passed a gate (a re-run rolls them).
+    fn mark_unproven(&self, job: &str, ips: &[String]) -> Result<()>;
+    /// Whether `job`'s `post_deploy` still has to succeed.
+    fn set_post_deploy_pending(&self, job: &str, pending: bool) -> Result<()>;
+}
+
+/// `post_deploy` of a complete job, on its active allocations. A failure is remembered, so the
+/// next deploy runs the hook again (and only it) even when nothing else changed.
+pub fn post_deploy(hooks: &DeployHooks<'_, '_>, records: &dyn RolloutRecords, snap: &Snapshot, job: &str) -> JobEnd {
+    let active: Vec<String> = snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
+    let outcome = hooks.run(job, Event::PostDeploy, &active, 1, &[]);
+    let pending = outcome.is_err();
+    if pending != snap.post_deploy_pending.contains(job) {
+        if let Err(e) = records.set_post_deploy_pending(job, pending) {
+            return JobEnd::Failed(e.to_string());
+        }
+    }
+    match outcome {
+        Ok(()) => JobEnd::Deployed,
+        Err(e) => JobEnd::Failed(format!("{e} (post_deploy runs again at the next deploy)")),
+    }
 }
 
 /// How one job's rollout ended.
@@ -84,13 +109,7 @@ impl JobRolloutRun<'_> {
         progress.promoted = end.promoted;
         progress.remaining = end.remaining;
         let outcome = match end.ending {
-            Ending::Completed => {
-                let active: Vec<String> = self.snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
-                match self.hooks.run(job, Event::PostDeploy, &active, 1, &[]) {
-                    Ok(()) => JobEnd::Deployed,
-                    Err(e) => JobEnd::Failed(e.to_string()),
-                }
-            }
+            Ending::Completed => post_deploy(self.hooks, self.records, self.snap, job),
             Ending::Interrupted { .. } => JobEnd::Interrupted,
             Ending::Failed { error, .. } => JobEnd::Failed(error.to_string()),
         };
@@ -115,7 +134,7 @@ impl JobRolloutRun<'_> {
                 .filter(|i| !passed.contains(i))
                 .flat_map(|i| rollout.batches[i].allocations.iter().cloned())
                 .collect();
-            (self.mark_unproven)(&unproven)?;
+            self.records.mark_unproven(job, &unproven)?;
         }
         promoted.extend(passed.iter().flat_map(|&i| rollout.batches[i].allocations.iter().cloned()));
         let remaining = rollout
@@ -160,7 +179,7 @@ impl JobRolloutRun<'_> {
         if !errors.is_empty() {
             return Err(Error::new(ErrorKind::RunCommand, errors.join("; ")));
         }
-        (self.promote)(&ips)?;
+        self.records.promote(job, &ips)?;
         Ok(ips)
     }
 }
@@ -273,7 +292,7 @@ impl BatchSteps for JobSteps<'_> {
 
     fn passed(&self, batches: &[&Batch]) -> Result<()> {
         let ips: Vec<String> = batches.iter().flat_map(|b| b.allocations.iter().cloned()).collect();
-        (self.run.promote)(&ips)?;
+        self.run.records.promote(self.job(), &ips)?;
         self.run.remote.out.message(&format!("deploy: job \"{}\" promoted on {}", self.job(), ips.join(", ")));
         Ok(())
     }

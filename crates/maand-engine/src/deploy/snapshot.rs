@@ -20,6 +20,8 @@ pub struct Snapshot {
     pub ports: BTreeMap<String, BTreeMap<String, u16>>,
     pub commands: Vec<CommandRow>,
     pub stopped: HashSet<String>,
+    /// Jobs whose `post_deploy` failed after a completed rollout (it runs again).
+    pub post_deploy_pending: HashSet<String>,
     /// SSH ports recorded per worker IP, including workers that left the catalog.
     pub ssh_ports: std::collections::HashMap<String, u16>,
 }
@@ -42,6 +44,7 @@ impl Snapshot {
             ports,
             commands: catalog::load_job_commands(conn)?,
             stopped: catalog::stopped_allocations(conn)?,
+            post_deploy_pending: catalog::post_deploy_pending(conn)?,
             ssh_ports: catalog::worker_ports(conn)?,
         })
     }

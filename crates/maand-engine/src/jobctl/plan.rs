@@ -166,6 +166,7 @@ mod tests {
             ports: BTreeMap::new(),
             commands: Vec::new(),
             stopped: Default::default(),
+            post_deploy_pending: Default::default(),
             ssh_ports: Default::default(),
         };
         ControlCatalog { snap, rollout_orders: BTreeMap::new() }
