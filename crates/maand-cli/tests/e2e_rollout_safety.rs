@@ -29,6 +29,10 @@ restart:
 \tsleep $$(cat sleep 2>/dev/null || echo 0)
 \techo \"restart $$(date +%s.%N)\" >> data/events
 \tif [ ! -f /opt/broken ]; then touch data/up; fi
+slow:
+\techo \"slow-begin $$(date +%s.%N)\" >> data/events
+\tsleep 1
+\techo \"slow-end $$(date +%s.%N)\" >> data/events
 ";
 
 fn service(c: &Cluster, conf: &str) {
@@ -271,4 +275,17 @@ fn reverting_a_change_whose_batch_failed_rolls_that_allocation_back() {
     }
     let out = c.deploy(&[]).ok();
     assert!(out.stderr.contains("deploy: skip job \"svc\""), "{}", out.stderr);
+}
+
+#[test]
+fn two_lifecycle_steps_never_overlap_on_one_allocation() {
+    let c = Cluster::up(1);
+    service(&c, "one\n");
+    c.deploy(&["-b"]).ok();
+    // Two runners at once on the worker (as two maand runs would start them): the second waits.
+    let both = "python3 bin/runner.py \"$BUCKET_ID\" slow --jobs svc & python3 bin/runner.py \"$BUCKET_ID\" slow --jobs svc; wait";
+    let out = c.bucket.maand(&["run_command", both]).ok();
+    assert!(out.stderr.contains("job svc is busy with another lifecycle step; waiting"), "{}", out.stderr);
+    let steps: Vec<String> = kinds(&c, 0).into_iter().filter(|k| k.starts_with("slow")).collect();
+    assert_eq!(steps, ["slow-begin", "slow-end", "slow-begin", "slow-end"], "the steps overlapped");
 }

@@ -13,7 +13,7 @@ use crate::output::Reporter;
 use crate::remote_steps::{Remote, Step};
 use crate::runlog::RunLog;
 use crate::transport::{ssh_executor, worker_addr};
-use maand_core::rollout::shipped_dir_name;
+use maand_core::rollout::job_side_paths;
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::script::shell_quote;
 use maand_remote::{Executor, RemoteScript, WorkerAddr};
@@ -170,7 +170,10 @@ impl CleanupPlan {
             .map(|(addr, jobs)| {
                 let trees: Vec<String> = jobs
                     .iter()
-                    .flat_map(|j| [format!("{base}/jobs/{j}"), format!("{base}/jobs/{}", shipped_dir_name(j))])
+                    .flat_map(|j| {
+                        std::iter::once(format!("{base}/jobs/{j}"))
+                            .chain(job_side_paths(j).map(|p| format!("{base}/jobs/{p}")))
+                    })
                     .map(|p| shell_quote(&p))
                     .collect();
                 let script = RemoteScript::from_lines([format!("rm -rf {}", trees.join(" "))]);

@@ -29,5 +29,5 @@ pub use job_rollout::{
 pub use job_waves::{wave_jobs, WaveCandidate};
 pub use order::{resolve_rollout_order, OrderSource, RolloutOrder};
 pub use planned_action::{planned_action, DeploySettings, PlannedAction};
-pub use rsync_filter::{rsync_filter, shipped_dir_name};
+pub use rsync_filter::{job_side_paths, rsync_filter, shipped_dir_name};
 pub use update_action::{resolve_update_action, UpdateAction};

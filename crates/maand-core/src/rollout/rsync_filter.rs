@@ -10,6 +10,12 @@ pub fn shipped_dir_name(job: &str) -> String {
     format!(".{job}.next")
 }
 
+/// What maand keeps beside `jobs/<job>/` on a worker: the shipped side directory and the lock
+/// its lifecycle steps hold (removed with the job's allocation).
+pub fn job_side_paths(job: &str) -> [String; 2] {
+    [shipped_dir_name(job), format!(".{job}.lock")]
+}
+
 /// `+ jobs/.<job>.next/` per job (sorted, each once), then `- jobs/*` and `- jobs/**/*.tpl`, one rule
 /// per line with a trailing newline. Wildcard characters in a job name are escaped so they match
 /// literally; a name with a line break cannot be written into a filter file and is an error.

@@ -13,7 +13,7 @@ use crate::build::{allocation_ns, job_ns};
 use crate::jobcmd::{lock_kv, SharedKv};
 use crate::remote_steps::{Remote, Step};
 use maand_core::manifest::{Event, RestartPolicy};
-use maand_core::rollout::{planned_action, shipped_dir_name, DeploySettings, PlannedAction};
+use maand_core::rollout::{job_side_paths, planned_action, DeploySettings, PlannedAction};
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::RemoteScript;
 use maand_store::catalog;
@@ -147,11 +147,9 @@ pub fn reconcile(input: &ReconcileInput<'_>, kv: &SharedKv) -> Result<ReconcileO
                     ),
                     format!(
                         "rm -rf {}",
-                        maand_remote::script::shell_quote(&format!(
-                            "/opt/worker/{}/jobs/{}",
-                            snap.bucket_id,
-                            shipped_dir_name(&job)
-                        ))
+                        job_side_paths(&job)
+                            .map(|p| maand_remote::script::shell_quote(&format!("/opt/worker/{}/jobs/{p}", snap.bucket_id)))
+                            .join(" ")
                     ),
                 ]);
                 if let Err(e) = remote.run(&step("cleanup", cleanup)) {

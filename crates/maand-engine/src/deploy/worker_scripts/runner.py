@@ -11,8 +11,11 @@ in --jobs that is not deployed here is an error (exit 2); a failing target stops
 make's exit status.
 
 --swap first makes jobs/<job>/ equal to the files a deploy shipped into jobs/.<job>.next/
-(leaving the job's data/, logs/ and bin/ alone); --swap-only does only that.
+(leaving the job's data/, logs/ and bin/ alone); --swap-only does only that. Each job's step
+holds the lock jobs/.<job>.lock, so two steps never overlap on one allocation.
 """
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
@@ -83,22 +86,40 @@ def main(argv):
             return 2
         jobs = wanted
     for job in jobs:
-        if do_swap:
-            code = swap(base, job)
-            if code != 0:
-                return code
-            if target == "--swap-only":
-                continue
-        path = os.path.join(base, "jobs", job)
-        if not os.path.isdir(path):
-            print(f"runner: {path} is missing; run maand deploy", file=sys.stderr)
-            return 2
-        sys.stdout.flush()
-        code = subprocess.call(["make", "-s", "-C", path, target])
+        with job_lock(base, job):
+            code = run_job(base, job, target, do_swap)
         if code != 0:
-            print(f"runner: make {target} failed for job {job} (exit {code})", file=sys.stderr)
             return code
     return 0
+
+
+@contextlib.contextmanager
+def job_lock(base, job):
+    """Hold jobs/.<job>.lock: two lifecycle steps never overlap on one allocation (another maand
+    run waits here; the remote time limit bounds the wait)."""
+    with open(os.path.join(base, "jobs", "." + job + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"runner: job {job} is busy with another lifecycle step; waiting", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def run_job(base, job, target, do_swap):
+    if do_swap:
+        code = swap(base, job)
+        if code != 0 or target == "--swap-only":
+            return code
+    path = os.path.join(base, "jobs", job)
+    if not os.path.isdir(path):
+        print(f"runner: {path} is missing; run maand deploy", file=sys.stderr)
+        return 2
+    sys.stdout.flush()
+    code = subprocess.call(["make", "-s", "-C", path, target])
+    if code != 0:
+        print(f"runner: make {target} failed for job {job} (exit {code})", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
