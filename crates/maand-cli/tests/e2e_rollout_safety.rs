@@ -209,6 +209,26 @@ fn a_disabled_allocation_on_a_dead_worker_is_a_pending_stop_not_a_failure() {
     assert_eq!(kinds(&c, 2), ["start", "stop"], "stopped once");
 }
 
+/// Runs `maand args…` and sends it SIGINT once `ready` holds: its exit status and stderr.
+fn interrupted_when(c: &Cluster, args: &[&str], ready: &dyn Fn() -> bool) -> (Option<i32>, String) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("maand"))
+        .current_dir(c.bucket.root())
+        .env("MAAND_TEST", "1")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "maand {args:?} never got there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 #[test]
 fn sigint_during_batch_two_finishes_it_and_the_rerun_rolls_only_the_rest() {
     let c = Cluster::up(3);
@@ -217,23 +237,8 @@ fn sigint_during_batch_two_finishes_it_and_the_rerun_rolls_only_the_rest() {
     service(&c, "two\n");
     c.bucket.write("workspace/jobs/svc/sleep", "2\n");
     c.bucket.build().ok();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("maand"))
-        .current_dir(c.bucket.root())
-        .env("MAAND_TEST", "1")
-        .arg("deploy")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !kinds(&c, 1).contains(&"restart-begin".to_string()) {
-        assert!(Instant::now() < deadline, "batch 2 never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let (code, stderr) = interrupted_when(&c, &["deploy"], &|| kinds(&c, 1).contains(&"restart-begin".to_string()));
+    assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("deploy interrupted"), "{stderr}");
     assert!(stderr.contains(&format!("done (promoted) on {}, {}", c.ip(0), c.ip(1))), "{stderr}");
     assert!(stderr.contains(&format!("remaining on {}", c.ip(2))), "{stderr}");
@@ -288,4 +293,23 @@ fn two_lifecycle_steps_never_overlap_on_one_allocation() {
     assert!(out.stderr.contains("job svc is busy with another lifecycle step; waiting"), "{}", out.stderr);
     let steps: Vec<String> = kinds(&c, 0).into_iter().filter(|k| k.starts_with("slow")).collect();
     assert_eq!(steps, ["slow-begin", "slow-end", "slow-begin", "slow-end"], "the steps overlapped");
+}
+
+#[test]
+fn sigint_during_a_maand_job_restart_stops_between_batches() {
+    let c = Cluster::up(3);
+    service(&c, "one\n");
+    c.bucket.write("workspace/jobs/svc/sleep", "2\n");
+    c.deploy(&["-b"]).ok();
+    let (code, stderr) = interrupted_when(&c, &["job", "restart", "svc", "--health_check"], &|| {
+        kinds(&c, 0).contains(&"restart-begin".to_string())
+    });
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("job restart interrupted: no new batch was started"), "{stderr}");
+    assert!(stderr.contains(&format!("ran on {}", c.ip(0))), "{stderr}");
+    assert_eq!(kinds(&c, 0), ["start", "restart-begin", "restart"], "the batch in flight finished");
+    assert!(c.worker_path(0, "jobs/svc/data/up").exists(), "left stopped");
+    for i in 1..3 {
+        assert_eq!(kinds(&c, i), ["start"], "worker {i} was restarted after the interrupt");
+    }
 }
