@@ -5,7 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use super::cluster::Cluster;
-use super::grpc::{bytes_fields, put_bytes, varint_field, GrpcConn};
+use super::grpc::{bytes_fields, put_bytes, varint_field, CallError, GrpcConn, UNAVAILABLE};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +17,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub const JOB: &str = "etcd";
+
+/// clientv3's wait between two attempts of a repeatable call.
+const RETRY_BACKOFF: Duration = Duration::from_millis(25);
 
 /// Whether Debian's `etcd-server` and `etcd-client` are installed; says what to install if not.
 pub fn installed() -> bool {
@@ -170,39 +173,69 @@ impl Etcd {
         Etcd { addr: addr.to_string(), timeout, conn: None }
     }
 
-    fn call(&mut self, path: &str, msg: &[u8]) -> Result<Vec<u8>, String> {
+    fn call(&mut self, path: &str, msg: &[u8], timeout: Duration) -> Result<Vec<u8>, CallError> {
         if self.conn.is_none() {
-            self.conn = Some(GrpcConn::connect(&self.addr, self.timeout)?);
+            self.conn = Some(GrpcConn::connect(&self.addr, timeout).map_err(CallError::transport)?);
         }
-        let result = self.conn.as_mut().unwrap().unary(path, msg, self.timeout);
-        if result.is_err() {
+        let result = self.conn.as_mut().unwrap().unary(path, msg, timeout);
+        if matches!(result, Err(CallError { code: None, .. })) {
             self.conn = None;
         }
         result
     }
 
-    pub fn put(&mut self, key: &str, value: &str) -> Result<(), String> {
+    /// A call repeated every 25 ms while the server answers Unavailable (leader changed, no
+    /// leader yet, a proposal lost while leadership moved), each attempt bounded by the request
+    /// timeout and all of them by `budget`. The answer and the number of retries.
+    fn retrying_unavailable(&mut self, path: &str, msg: &[u8], budget: Duration) -> (Result<Vec<u8>, CallError>, u32) {
+        let deadline = Instant::now() + budget;
+        let mut retries = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let result = self.call(path, msg, left.min(self.timeout).max(Duration::from_millis(1)));
+            match result {
+                Err(CallError { code: Some(UNAVAILABLE), .. })
+                    if deadline.saturating_duration_since(Instant::now()) > RETRY_BACKOFF * 2 =>
+                {
+                    retries += 1;
+                    std::thread::sleep(RETRY_BACKOFF);
+                }
+                other => return (other, retries),
+            }
+        }
+    }
+
+    /// A write of `value` to `key`, and the number of retries. etcd (Raft) drops a write that a
+    /// follower forwards while leadership moves and answers Unavailable when the request times
+    /// out; clientv3 does not repeat writes (one may have been applied), but this write is
+    /// idempotent (the same value again), so, as an application would, it is sent once more.
+    pub fn put(&mut self, key: &str, value: &str) -> (Result<(), CallError>, u32) {
         let mut req = Vec::new();
         put_bytes(&mut req, 1, key.as_bytes());
         put_bytes(&mut req, 2, value.as_bytes());
-        self.call("/etcdserverpb.KV/Put", &req).map(|_| ())
+        let (resp, retries) = self.retrying_unavailable("/etcdserverpb.KV/Put", &req, self.timeout * 2);
+        (resp.map(|_| ()), retries)
     }
 
-    /// A linearizable read: the value, or None when the key does not exist.
-    pub fn get(&mut self, key: &str) -> Result<Option<String>, String> {
+    /// A linearizable read: the value (None when the key does not exist) and how many times it
+    /// was retried on Unavailable within the request timeout, as clientv3 does for reads.
+    pub fn get(&mut self, key: &str) -> (Result<Option<String>, CallError>, u32) {
         let mut req = Vec::new();
         put_bytes(&mut req, 1, key.as_bytes());
-        let resp = self.call("/etcdserverpb.KV/Range", &req)?;
-        Ok(bytes_fields(&resp, 2)
-            .first()
-            .and_then(|kv| bytes_fields(kv, 5).first().map(|v| String::from_utf8_lossy(v).into_owned())))
+        let (resp, retries) = self.retrying_unavailable("/etcdserverpb.KV/Range", &req, self.timeout);
+        let value = resp.map(|resp| {
+            bytes_fields(&resp, 2)
+                .first()
+                .and_then(|kv| bytes_fields(kv, 5).first().map(|v| String::from_utf8_lossy(v).into_owned()))
+        });
+        (value, retries)
     }
 
-    pub fn status(&mut self) -> Result<Status, String> {
-        let resp = self.call("/etcdserverpb.Maintenance/Status", &[])?;
+    pub fn status(&mut self) -> Result<Status, CallError> {
+        let resp = self.call("/etcdserverpb.Maintenance/Status", &[], self.timeout)?;
         let header = bytes_fields(&resp, 1).first().map(|h| h.to_vec()).unwrap_or_default();
         Ok(Status {
-            member_id: varint_field(&header, 2).ok_or("status without member_id")?,
+            member_id: varint_field(&header, 2).ok_or_else(|| CallError::transport("status without member_id"))?,
             leader: varint_field(&resp, 4).unwrap_or(0),
             raft_term: varint_field(&resp, 6).unwrap_or(0),
         })
@@ -219,6 +252,8 @@ pub struct Request {
     pub at: f64,
     pub took: f64,
     pub error: Option<String>,
+    /// Answers "Unavailable" retried before this outcome (see `Etcd::get` and `Etcd::put`).
+    pub retries: u32,
 }
 
 impl Request {
@@ -232,7 +267,11 @@ impl Request {
 
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {:.3} took {:.3}s: {}", self.op, self.at, self.took, self.error.as_deref().unwrap_or("ok"))
+        write!(f, "{} at {:.3} took {:.3}s: {}", self.op, self.at, self.took, self.error.as_deref().unwrap_or("ok"))?;
+        if self.retries > 0 {
+            write!(f, " (after {} retries on Unavailable)", self.retries)?;
+        }
+        Ok(())
     }
 }
 
@@ -261,22 +300,25 @@ impl ClientLoop {
                         n += 1;
                         let value = n.to_string();
                         let (at, started) = (now(), Instant::now());
-                        let put = etcd.put(&key, &value);
+                        let (put, retries) = etcd.put(&key, &value);
                         let wrote = put.is_ok();
                         records.push(Request {
                             op: "put",
                             at,
                             took: started.elapsed().as_secs_f64(),
-                            error: put.err(),
+                            error: put.err().map(|e| e.to_string()),
+                            retries,
                         });
                         if wrote {
                             let (at, started) = (now(), Instant::now());
-                            let error = match etcd.get(&key) {
+                            let (read, retries) = etcd.get(&key);
+                            let error = match read {
                                 Ok(Some(v)) if v == value => None,
                                 Ok(other) => Some(format!("read {other:?} after writing {value:?}")),
-                                Err(e) => Some(e),
+                                Err(e) => Some(e.to_string()),
                             };
-                            records.push(Request { op: "get", at, took: started.elapsed().as_secs_f64(), error });
+                            let took = started.elapsed().as_secs_f64();
+                            records.push(Request { op: "get", at, took, error, retries });
                         }
                         if let Some(rest) = period.checked_sub(tick.elapsed()) {
                             std::thread::sleep(rest);
@@ -463,11 +505,6 @@ impl Window {
     pub fn covers(&self, r: &Request, margin: f64) -> bool {
         r.end() >= self.stop - margin && r.at <= self.started + margin
     }
-
-    /// Whether a request was in flight while this member was shutting down (`stop`..`stopped`).
-    pub fn overlaps_shutdown(&self, r: &Request, margin: f64) -> bool {
-        r.end() >= self.stop - margin && r.at <= self.stopped + margin
-    }
 }
 
 /// Every restart window of the etcd job on worker `i` since `since` (`until` closes a window
@@ -484,22 +521,11 @@ pub fn restart_windows(c: &Cluster, i: usize, since: f64, until: f64) -> Vec<Win
     windows
 }
 
-/// Failed requests through one member that none of its own `windows` (widened by `margin`)
-/// covers, split in two: `(unexplained, hand_over)`. `hand_over` are the failures in flight while
-/// a leader of the moment shut down (`leader_windows`' `stop`..`stopped`): etcd drops the
-/// proposals a follower forwards while leadership moves, and the client waits for them until its
-/// deadline. That is etcd's behaviour on any leadership transfer (`etcdctl move-leader` too); a
-/// leader-last rollout causes exactly one.
-pub fn failures_outside<'a>(
-    records: &'a [Request],
-    windows: &[Window],
-    leader_windows: &[Window],
-    margin: f64,
-) -> (Vec<&'a Request>, Vec<&'a Request>) {
-    records
-        .iter()
-        .filter(|r| !r.ok() && !windows.iter().any(|w| w.covers(r, margin)))
-        .partition(|r| !leader_windows.iter().any(|w| w.overlaps_shutdown(r, margin)))
+/// Failed requests through one member that none of its own restart `windows` (widened by
+/// `margin`) covers. The client retries what etcd answers Unavailable (see `Etcd::get` and
+/// `Etcd::put`), so a member that is not restarting must fail nothing.
+pub fn failures_outside<'a>(records: &'a [Request], windows: &[Window], margin: f64) -> Vec<&'a Request> {
+    records.iter().filter(|r| !r.ok() && !windows.iter().any(|w| w.covers(r, margin))).collect()
 }
 
 /// The longest time (seconds) between two successful writes on any endpoint within
@@ -518,9 +544,16 @@ pub fn longest_write_gap(records: &BTreeMap<String, Vec<Request>>, from: f64, to
 pub fn describe(records: &BTreeMap<String, Vec<Request>>) -> String {
     let mut out = String::new();
     for (ip, reqs) in records {
-        let failed: Vec<String> = reqs.iter().filter(|r| !r.ok()).map(|r| format!("    {r}")).collect();
-        out.push_str(&format!("  {ip}: {} requests, {} failed\n{}", reqs.len(), failed.len(), failed.join("\n")));
-        if !failed.is_empty() {
+        let failed = reqs.iter().filter(|r| !r.ok()).count();
+        let retried = reqs.iter().filter(|r| r.ok() && r.retries > 0).count();
+        let notable: Vec<String> =
+            reqs.iter().filter(|r| !r.ok() || r.retries > 0).map(|r| format!("    {r}")).collect();
+        out.push_str(&format!(
+            "  {ip}: {} requests, {failed} failed, {retried} succeeded after retries\n{}",
+            reqs.len(),
+            notable.join("\n")
+        ));
+        if !notable.is_empty() {
             out.push('\n');
         }
     }

@@ -5,9 +5,13 @@
 //! Why not etcd's JSON gateway: Debian's etcd 3.4 is built without it (`/v3/*` answers 404), and
 //! one `etcdctl` process per request costs ~15 ms of CPU, too much for a client loop on 2 cores.
 //!
-//! Limits, fine for tests: no TLS, no header decoding (HPACK): a call succeeds when the server
-//! sent a complete gRPC message before ending the stream (an error is a trailers-only answer,
-//! reported as `grpc error`), requests are small (no outgoing flow control), one call at a time.
+//! Answers' headers are decoded (HPACK, one decoder per connection, as the dynamic table spans
+//! the connection) so an error carries its gRPC status code and message, which is what a client
+//! needs to decide on a retry (etcd answers `Unavailable: leader changed` to a read in flight while
+//! leadership moves; its own client retries such reads).
+//!
+//! Limits, fine for tests: no TLS, requests are small (no outgoing flow control), one call at a
+//! time.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -25,11 +29,39 @@ const END_STREAM: u8 = 0x1;
 const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 
-/// One HTTP/2 connection to a gRPC server; broken for good after an error (connect again).
+/// gRPC's status code for "try again" (etcd: leader changed, no leader, stopping).
+pub const UNAVAILABLE: u32 = 14;
+
+/// Why a call has no answer: the gRPC status the server sent (`code`, `message`), or a transport
+/// failure (`code` None; the connection is then unusable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub code: Option<u32>,
+    pub message: String,
+}
+
+impl CallError {
+    pub fn transport(message: impl Into<String>) -> CallError {
+        CallError { code: None, message: message.into() }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "grpc status {code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// One HTTP/2 connection to a gRPC server; broken for good after a transport error (connect
+/// again).
 pub struct GrpcConn {
     stream: TcpStream,
     authority: String,
     next_stream_id: u32,
+    headers: hpack::Decoder<'static>,
 }
 
 impl GrpcConn {
@@ -40,12 +72,12 @@ impl GrpcConn {
         let mut hello = PREFACE.to_vec();
         hello.extend(frame(SETTINGS, 0, 0, &[]));
         stream.write_all(&hello).map_err(|e| format!("send preface: {e}"))?;
-        Ok(GrpcConn { stream, authority: addr.to_string(), next_stream_id: 1 })
+        Ok(GrpcConn { stream, authority: addr.to_string(), next_stream_id: 1, headers: hpack::Decoder::new() })
     }
 
     /// Calls `path` (`/package.Service/Method`) with an encoded request message; the encoded
     /// response message, or why there is none. Bounded by `timeout` (also sent as grpc-timeout).
-    pub fn unary(&mut self, path: &str, message: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    pub fn unary(&mut self, path: &str, message: &[u8], timeout: Duration) -> Result<Vec<u8>, CallError> {
         let id = self.next_stream_id;
         self.next_stream_id += 2;
         let millis = timeout.as_millis().max(1).to_string();
@@ -68,48 +100,62 @@ impl GrpcConn {
         body.extend(message);
         let mut out = frame(HEADERS, END_HEADERS, id, &block);
         out.extend(frame(DATA, END_STREAM, id, &body));
-        self.stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        self.stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        self.stream.write_all(&out).map_err(|e| format!("send: {e}"))?;
+        let io = |what: &str, e: std::io::Error| CallError::transport(format!("{what}: {e}"));
+        self.stream.set_write_timeout(Some(timeout)).map_err(|e| io("socket", e))?;
+        self.stream.set_read_timeout(Some(timeout)).map_err(|e| io("socket", e))?;
+        self.stream.write_all(&out).map_err(|e| io("send", e))?;
 
         let mut data = Vec::new();
+        let mut status: Option<(u32, String)> = None;
         loop {
-            let (kind, flags, stream_id, payload) = self.read_frame()?;
+            let (kind, flags, stream_id, payload) = self.read_frame().map_err(|e| io("receive", e))?;
             match kind {
                 DATA => {
                     if !payload.is_empty() {
                         // Give the connection's receive window back so later calls are not starved.
                         let increment = (payload.len() as u32).to_be_bytes();
-                        self.stream.write_all(&frame(8, 0, 0, &increment)).map_err(|e| format!("send: {e}"))?;
+                        self.stream.write_all(&frame(8, 0, 0, &increment)).map_err(|e| io("send", e))?;
                     }
                     if stream_id == id {
                         data.extend(&payload);
-                        if flags & END_STREAM != 0 {
-                            return grpc_message(&data);
-                        }
                     }
                 }
-                HEADERS if stream_id == id && flags & END_STREAM != 0 => return grpc_message(&data),
-                RST_STREAM if stream_id == id => return Err("stream reset by the server".into()),
+                HEADERS => {
+                    // Every header block goes through the decoder: its table spans the connection.
+                    let fields = self
+                        .headers
+                        .decode(&payload)
+                        .map_err(|e| CallError::transport(format!("undecodable headers: {e:?}")))?;
+                    if stream_id == id {
+                        status = status.or_else(|| grpc_status(&fields));
+                    }
+                }
+                RST_STREAM if stream_id == id => return Err(CallError::transport("stream reset by the server")),
                 SETTINGS if flags & ACK == 0 => {
-                    self.stream.write_all(&frame(SETTINGS, ACK, 0, &[])).map_err(|e| format!("send: {e}"))?
+                    self.stream.write_all(&frame(SETTINGS, ACK, 0, &[])).map_err(|e| io("send", e))?
                 }
                 PING if flags & ACK == 0 => {
-                    self.stream.write_all(&frame(PING, ACK, 0, &payload)).map_err(|e| format!("send: {e}"))?
+                    self.stream.write_all(&frame(PING, ACK, 0, &payload)).map_err(|e| io("send", e))?
                 }
-                GOAWAY => return Err("connection closed by the server (GOAWAY)".into()),
+                GOAWAY => return Err(CallError::transport("connection closed by the server (GOAWAY)")),
                 _ => {}
+            }
+            if stream_id == id && (kind == DATA || kind == HEADERS) && flags & END_STREAM != 0 {
+                return match status {
+                    Some((0, _)) | None => grpc_message(&data).map_err(CallError::transport),
+                    Some((code, message)) => Err(CallError { code: Some(code), message }),
+                };
             }
         }
     }
 
-    fn read_frame(&mut self) -> Result<(u8, u8, u32, Vec<u8>), String> {
+    fn read_frame(&mut self) -> std::io::Result<(u8, u8, u32, Vec<u8>)> {
         let mut head = [0u8; 9];
-        self.stream.read_exact(&mut head).map_err(|e| format!("receive: {e}"))?;
+        self.stream.read_exact(&mut head)?;
         let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
         let stream_id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
         let mut payload = vec![0u8; len];
-        self.stream.read_exact(&mut payload).map_err(|e| format!("receive: {e}"))?;
+        self.stream.read_exact(&mut payload)?;
         Ok((head[3], head[4], stream_id, payload))
     }
 }
@@ -139,8 +185,33 @@ fn hpack_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend(s);
 }
 
-/// The one message of a unary answer (`flag, u32 length, bytes`), or the error a trailers-only
-/// answer stands for.
+/// The `grpc-status` and (percent-decoded) `grpc-message` of a header block, when it has them.
+fn grpc_status(fields: &[(Vec<u8>, Vec<u8>)]) -> Option<(u32, String)> {
+    let value = |name: &[u8]| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice());
+    let code = std::str::from_utf8(value(b"grpc-status")?).ok()?.parse().ok()?;
+    Some((code, percent_decode(value(b"grpc-message").unwrap_or_default())))
+}
+
+fn percent_decode(raw: &[u8]) -> String {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (raw[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The one message of a unary answer (`flag, u32 length, bytes`).
 fn grpc_message(data: &[u8]) -> Result<Vec<u8>, String> {
     if data.len() < 5 {
         return Err("grpc error (no response message)".into());
