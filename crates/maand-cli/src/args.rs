@@ -46,6 +46,26 @@ pub enum Command {
         /// With --dry-run: print the plan as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        plan: PlanFlags,
+    },
+    /// What `deploy -b` would do now (the workspace built into a scratch copy of the catalog;
+    /// nothing changes): the same as `deploy --dry-run`.
+    Plan {
+        /// Only these jobs (comma-separated), still in deployment_seq order.
+        #[arg(long, default_value = "")]
+        jobs: String,
+        /// Plan jobs even when fully promoted.
+        #[arg(long)]
+        force: bool,
+        /// Plan a sync without start/restart/reload.
+        #[arg(long = "sync-only")]
+        sync_only: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        plan: PlanFlags,
     },
     /// Check workers' SSH ports, then each job's health probes on its active allocations.
     #[command(name = "health_check")]
@@ -324,4 +344,19 @@ pub enum SandboxCommand {
 /// Split a comma-separated flag value, trimming items and dropping empties.
 pub fn split_list(s: &str) -> Vec<String> {
     s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+}
+
+/// How a plan (`plan`, `deploy --dry-run`) is made and reported.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct PlanFlags {
+    /// Show unified diffs of the changed files against the last promoted release (secret values
+    /// masked).
+    #[arg(long)]
+    pub diff: bool,
+    /// Exit 2 when changes are pending, 0 when there is nothing to do (1: an error).
+    #[arg(long = "exit-code")]
+    pub exit_code: bool,
+    /// Run no hook (post_build, pre_deploy); the rollout order is the default one.
+    #[arg(long = "no-hooks")]
+    pub no_hooks: bool,
 }

@@ -33,7 +33,12 @@ fn main() -> ExitCode {
         Command::Build { .. } => "maand build failed: ",
         _ => "",
     };
-    match run(cli, root).map_err(anyhow::Error::downcast::<Interrupted>) {
+    let result = match run(cli, root).map_err(anyhow::Error::downcast::<ChangesPending>) {
+        Err(Ok(ChangesPending)) => return ExitCode::from(ChangesPending::EXIT_CODE),
+        Err(Err(e)) => Err(e),
+        Ok(()) => Ok(()),
+    };
+    match result.map_err(anyhow::Error::downcast::<Interrupted>) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Ok(Interrupted { error, what })) => {
             if let Some(e) = error {
@@ -48,6 +53,23 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `--exit-code` of a plan with changes pending: exit 2 (as `git diff --exit-code`), nothing more
+/// to print.
+#[derive(Debug)]
+struct ChangesPending;
+
+impl ChangesPending {
+    const EXIT_CODE: u8 = 2;
+}
+
+impl std::fmt::Display for ChangesPending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("changes pending")
+    }
+}
+
+impl std::error::Error for ChangesPending {}
 
 /// What an interrupted command says when the engine gave no account of its own.
 const GENERIC_INTERRUPTED: &str = "interrupted: what finished is kept; run the same command again to do the rest";
@@ -85,7 +107,10 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             printer.message(&outcome.to_string());
         }
         Command::Build { purge_job_kv } => {
-            let report = maand_engine::build::build(root, &maand_engine::build::BuildOptions { purge_job_kv })?;
+            let report = maand_engine::build::build(
+                root,
+                &maand_engine::build::BuildOptions { purge_job_kv, ..Default::default() },
+            )?;
             let counts = [
                 (report.workers, "worker"),
                 (report.jobs, "job"),
@@ -96,7 +121,7 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             parts.push(format!("{} issued", plural(report.certs_issued, "certificate")));
             printer.message(&format!("build: {}", parts.join(", ")));
         }
-        Command::Deploy { build, jobs, dry_run, force, sync_only, json } => {
+        Command::Deploy { build, jobs, dry_run, force, sync_only, json, plan } => {
             let interrupt = interrupt::install();
             let opts = DeployOptions {
                 jobs: args::split_list(&jobs),
@@ -104,10 +129,25 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 dry_run,
                 force,
                 sync_only,
+                diff: plan.diff,
+                no_hooks: plan.no_hooks,
                 interrupt: interrupt.clone(),
             };
             // The engine says whether the interrupt cut the deploy short (not after its last batch).
-            deploy(root, &opts, json, &printer)?;
+            deploy(root, &opts, json, plan.exit_code, &printer)?;
+        }
+        Command::Plan { jobs, force, sync_only, json, plan } => {
+            let opts = DeployOptions {
+                jobs: args::split_list(&jobs),
+                dry_run: true,
+                force,
+                sync_only,
+                diff: plan.diff,
+                no_hooks: plan.no_hooks,
+                interrupt: interrupt::install(),
+                ..Default::default()
+            };
+            deploy(root, &opts, json, plan.exit_code, &printer)?;
         }
         Command::HealthCheck { jobs, wait, verbose, json } => {
             let opts = HealthCheckOptions { jobs: args::split_list(&jobs), wait, verbose };
@@ -290,7 +330,7 @@ fn cat_prometheus(
 }
 
 /// `maand deploy`: the summary on stderr, the plan (text or JSON) on stdout for a dry run.
-fn deploy(root: &Path, opts: &DeployOptions, json: bool, printer: &Printer) -> anyhow::Result<()> {
+fn deploy(root: &Path, opts: &DeployOptions, json: bool, exit_code: bool, printer: &Printer) -> anyhow::Result<()> {
     let reporter = progress::reporter();
     let report = maand_engine::deploy::deploy(root, opts, reporter.as_ref())?;
     drop(reporter);
@@ -302,6 +342,9 @@ fn deploy(root: &Path, opts: &DeployOptions, json: bool, printer: &Printer) -> a
             print_json(&serde_json::to_value(&report.plan)?);
         } else {
             print!("{}", report.plan.to_text());
+        }
+        if exit_code && report.plan.required() && report.failure().is_none() {
+            return Err(ChangesPending.into());
         }
     }
     if let Some(what) = report.interruption() {

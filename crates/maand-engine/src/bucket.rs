@@ -32,6 +32,12 @@ impl Bucket {
         Ok(Bucket { paths, conf, _lock: Some(lock) })
     }
 
+    /// The same bucket working on another catalog file (a plan's copy), without a lock of its
+    /// own: the caller holds this bucket's.
+    pub fn on_catalog(&self, catalog: &Path) -> Bucket {
+        Bucket { paths: self.paths.with_catalog(catalog), conf: self.conf.clone(), _lock: None }
+    }
+
     /// A new connection to the catalog.
     pub fn connect(&self) -> Result<rusqlite::Connection> {
         db::open_existing(&self.paths)

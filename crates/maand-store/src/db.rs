@@ -170,6 +170,26 @@ const OUR_TABLES: &[Table] = &[
         columns: &[("job", "TEXT"), ("post_deploy_pending", "INT")],
         primary_key: Some("job"),
     },
+    // Ours: the file sets of promoted allocations, kept for diffs and rollback (releases.rs).
+    Table {
+        name: "maand_release",
+        columns: &[
+            ("job", "TEXT"),
+            ("release", "INT"),
+            ("alloc_id", "TEXT"),
+            ("worker_ip", "TEXT"),
+            ("version", "TEXT"),
+            ("files", "TEXT"),
+            ("created", "INT"),
+        ],
+        primary_key: Some("job, release, alloc_id"),
+    },
+    // Ours: the contents those file sets name, encrypted with the bucket's key, once per content.
+    Table {
+        name: "maand_release_blob",
+        columns: &[("digest", "TEXT"), ("sealed", "BLOB"), ("size", "INT")],
+        primary_key: Some("digest"),
+    },
 ];
 
 /// Columns renamed since older Go schemas: (table, legacy name, current name).

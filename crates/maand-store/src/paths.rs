@@ -7,11 +7,13 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketPaths {
     pub root: PathBuf,
+    /// The catalog to use instead of `data/maand.db` (a plan's throwaway copy).
+    catalog: Option<PathBuf>,
 }
 
 impl BucketPaths {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        BucketPaths { root: root.into() }
+        BucketPaths { root: root.into(), catalog: None }
     }
 
     /// `maand.conf` at the bucket root.
@@ -23,9 +25,19 @@ impl BucketPaths {
         self.root.join("data")
     }
 
-    /// The SQLite catalog `data/maand.db`.
+    /// The SQLite catalog `data/maand.db` (or the copy these paths were made to use).
     pub fn db(&self) -> PathBuf {
-        self.data_dir().join("maand.db")
+        self.catalog.clone().unwrap_or_else(|| self.data_dir().join("maand.db"))
+    }
+
+    /// The same bucket with another catalog file (everything else unchanged).
+    pub fn with_catalog(&self, catalog: impl Into<PathBuf>) -> BucketPaths {
+        BucketPaths { root: self.root.clone(), catalog: Some(catalog.into()) }
+    }
+
+    /// `data/.plan` — where a plan keeps its throwaway copy of the catalog.
+    pub fn plan_dir(&self) -> PathBuf {
+        self.data_dir().join(".plan")
     }
 
     /// The exclusive bucket lock `data/maand.lock`.

@@ -85,16 +85,43 @@ impl SecretKey {
 
     /// Encrypt with a fresh random nonce: `enc:v1:` + base64(nonce ‖ ciphertext ‖ tag).
     pub fn encrypt(&self, plaintext: &str) -> Result<String> {
+        Ok(format!("{ENCRYPTED_PREFIX}{}", STANDARD.encode(self.seal(plaintext.as_bytes())?)))
+    }
+
+    /// Raw bytes encrypted with a fresh random nonce: nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let sealed = self
             .cipher()
-            .encrypt(Nonce::from_slice(&nonce), plaintext.as_bytes())
-            .map_err(|_| Error::new(ErrorKind::Unexpected, "cannot encrypt the secret value (too large)"))?;
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .map_err(|_| Error::new(ErrorKind::Unexpected, "cannot encrypt the value (too large)"))?;
         let mut raw = Vec::with_capacity(NONCE_LEN + sealed.len());
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&sealed);
-        Ok(format!("{ENCRYPTED_PREFIX}{}", STANDARD.encode(raw)))
+        Ok(raw)
+    }
+
+    /// The bytes [`SecretKey::seal`] encrypted.
+    pub fn open(&self, raw: &[u8]) -> Result<Vec<u8>> {
+        if raw.len() < NONCE_LEN + TAG_LEN {
+            return Err(Error::new(ErrorKind::Unexpected, "the encrypted value is too short"));
+        }
+        let (nonce, sealed) = raw.split_at(NONCE_LEN);
+        self.cipher().decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| {
+            Error::new(
+                ErrorKind::KvKey,
+                "cannot decrypt a value: secrets/kv.key is not the key it was written with, or the value is corrupt",
+            )
+        })
+    }
+
+    /// A keyed digest (HMAC-SHA256, hex) naming content without revealing it: equal contents
+    /// get equal names in one bucket, and nobody without the key can test a guess against one.
+    pub fn digest(&self, content: &[u8]) -> String {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&key, content);
+        tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Decrypt a stored `enc:v1:` value.
@@ -105,16 +132,7 @@ impl SecretKey {
         let raw = STANDARD
             .decode(encoded.trim())
             .map_err(|_| Error::new(ErrorKind::Unexpected, "the encrypted value is not valid base64"))?;
-        if raw.len() < NONCE_LEN + TAG_LEN {
-            return Err(Error::new(ErrorKind::Unexpected, "the encrypted value is too short"));
-        }
-        let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let plain = self.cipher().decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| {
-            Error::new(
-                ErrorKind::KvKey,
-                "cannot decrypt a secret: secrets/kv.key is not the key it was written with, or the value is corrupt",
-            )
-        })?;
+        let plain = self.open(&raw)?;
         String::from_utf8(plain).map_err(|_| Error::new(ErrorKind::Unexpected, "a decrypted secret is not UTF-8 text"))
     }
 }

@@ -6,6 +6,7 @@
 mod batches;
 mod blocked;
 mod classify;
+mod file_changes;
 mod file_manifest;
 mod job_rollout;
 mod job_waves;
@@ -19,6 +20,7 @@ pub use blocked::blocked_jobs;
 pub use classify::{
     classify, has_pending_change, job_needs_rollout, normalize_version, AllocationClass, AllocationPlanInput, HashState,
 };
+pub use file_changes::{file_changes, is_shipped, FileChanges};
 pub use file_manifest::{
     changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file,
     parse_file_manifest, plan_hash, was_promoted, FileManifest, HEALTH_FAILED_MARKER, HELPER_FILES,

@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 pub struct BuildOptions {
     /// Also purge `vars/job/<job>` and `secrets/job/<job>` of jobs left without allocations.
     pub purge_job_kv: bool,
+    /// Run no `post_build` job command (a plan with `--no-hooks`).
+    pub skip_post_build: bool,
 }
 
 /// What a build did (printed by `maand build`, measured by the benchmark).
@@ -105,7 +107,9 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
     if kv_rows_purged > 0 {
         let _ = conn.execute_batch("VACUUM");
     }
-    post_build::run_post_build(bucket, &mut conn, out)?;
+    if !opts.skip_post_build {
+        post_build::run_post_build(bucket, &mut conn, out)?;
+    }
     Ok(BuildReport {
         workers: state.workers.len(),
         jobs: state.jobs.len(),

@@ -7,6 +7,7 @@
 //! step in flight finish and starts nothing new. `update_seq` advances only when workers were
 //! actually synced, and an unchanged deploy contacts no worker at all.
 
+mod diff;
 pub(crate) mod gate;
 mod hooks;
 mod plan;
@@ -14,6 +15,7 @@ mod planner;
 mod reach;
 mod reconcile;
 mod rollout;
+mod scratch;
 pub mod snapshot;
 mod stage;
 mod sync;
@@ -64,6 +66,10 @@ pub struct DeployOptions {
     pub dry_run: bool,
     pub force: bool,
     pub sync_only: bool,
+    /// With `dry_run`: diff each changed file against the last promoted release.
+    pub diff: bool,
+    /// With `dry_run`: run no hook (`post_build`, `pre_deploy`); rollout order is the default.
+    pub no_hooks: bool,
     /// Asked between batches: once set, no new batch, job or wave starts.
     pub interrupt: Interrupt,
 }
@@ -183,6 +189,9 @@ impl DeployReport {
 /// Run a deploy (or a dry-run) in the bucket at `root`.
 pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
     let bucket = Bucket::open_locked(root, "deploy")?;
+    if opts.dry_run {
+        return plan_workspace(&bucket, opts, out);
+    }
     if opts.build {
         build_in_with(&bucket, &BuildOptions::default(), out)?;
     }
@@ -190,6 +199,22 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
     let result = deploy_with(&bucket, opts, out, &executor);
     executor.close();
     crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
+    let _ = std::fs::remove_dir_all(bucket.paths.tmp());
+    result
+}
+
+/// The plan of the workspace as `deploy -b` would run it now: built into a scratch copy of the
+/// catalog (same validation and errors as `maand build`), planned against the last promoted state,
+/// with `pre_deploy` hooks run against the copy unless `--no-hooks`. Nothing reaches the bucket.
+fn plan_workspace(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
+    let scratch = scratch::ScratchCatalog::copy(bucket)?;
+    let result = (|| {
+        build_in_with(&scratch.bucket, &BuildOptions { skip_post_build: opts.no_hooks, ..Default::default() }, out)?;
+        let executor = crate::transport::ssh_executor(&scratch.bucket);
+        let result = deploy_with(&scratch.bucket, opts, out, &executor);
+        executor.close();
+        result
+    })();
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
 }
@@ -295,7 +320,14 @@ pub fn deploy_with(
         }
         Ok(failing)
     };
-    let records = CatalogRecords { writer: &writer, snap: &snap, kv: &kv };
+    let records = CatalogRecords {
+        writer: &writer,
+        snap: &snap,
+        kv: &kv,
+        staging_root: &staging_root,
+        key: key.as_ref(),
+        releases: Mutex::default(),
+    };
     let mut synced_any = false;
     let mut told_unreachable: std::collections::BTreeSet<String> = Default::default();
     let mut planned_waves: Vec<(i64, Vec<PlannedJob>)> = Vec::new();
@@ -456,7 +488,9 @@ struct PlanCtx<'a> {
 fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
     ctx.out.job_status(job, "staging");
     let mut unhealthy: Option<BTreeMap<String, String>> = None;
-    if ctx.hooks.has(job, Event::PreDeploy) {
+    let skip_hooks = ctx.opts.dry_run && ctx.opts.no_hooks;
+    let has_hook = ctx.hooks.has(job, Event::PreDeploy);
+    if has_hook && !skip_hooks {
         unhealthy = Some((ctx.preflight)(job, &running_allocations(ctx.conn, ctx.snap, job)?)?);
     }
     let env: Vec<(String, String)> = unhealthy
@@ -464,7 +498,14 @@ fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
         .map(|u| ("UNHEALTHY_ALLOCATIONS".to_string(), u.keys().cloned().collect::<Vec<_>>().join(",")))
         .collect();
     let active: Vec<String> = ctx.snap.active(job).iter().map(|a| a.worker_ip.clone()).collect();
-    ctx.hooks.run(job, Event::PreDeploy, &active, 1, &env)?;
+    let pre_deploy = match (has_hook, skip_hooks) {
+        (false, _) => None,
+        (true, true) => Some("skipped (--no-hooks)".to_string()),
+        (true, false) => {
+            ctx.hooks.run(job, Event::PreDeploy, &active, 1, &env)?;
+            Some("ran".to_string())
+        }
+    };
     let kv_now = lock_kv(ctx.kv);
     let plan_input = PlanInput {
         conn: ctx.conn,
@@ -475,9 +516,11 @@ fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
         update_seq: ctx.new_seq,
         force: ctx.opts.force,
         sync_only: ctx.opts.sync_only,
+        diff: ctx.opts.dry_run && ctx.opts.diff,
     };
     let mut planned = plan_job(&plan_input, job, seq)?;
-    let stored_order = kv_now.get(&job_ns(job), "rollout_order").map(str::to_string);
+    let stored_order = kv_now.get(&job_ns(job), "rollout_order").filter(|_| !skip_hooks).map(str::to_string);
+    planned.plan.pre_deploy = pre_deploy;
     drop(kv_now);
     let updates = planned
         .plan
@@ -549,6 +592,7 @@ fn not_planned(job: &str, seq: i64, decision: &str, reason: &str) -> PlannedJob 
             allocations: Vec::new(),
             unhealthy: Vec::new(),
             rollout: Default::default(),
+            pre_deploy: None,
         },
         staged: BTreeMap::new(),
     }
@@ -582,6 +626,12 @@ struct CatalogRecords<'a> {
     writer: &'a Mutex<Connection>,
     snap: &'a Snapshot,
     kv: &'a SharedKv,
+    /// Where the promoted files were staged, and the key their kept release is encrypted with
+    /// (none: no release is kept).
+    staging_root: &'a Path,
+    key: Option<&'a SecretKey>,
+    /// The release number of each job that promoted something in this run.
+    releases: Mutex<BTreeMap<String, i64>>,
 }
 
 impl CatalogRecords<'_> {
@@ -591,15 +641,37 @@ impl CatalogRecords<'_> {
 }
 
 impl rollout::RolloutRecords for CatalogRecords<'_> {
-    /// Their staged state becomes their promoted state at the build's version, running ones lose
-    /// any "stopped" marker, KV `version` is set — with the KV checkpoint, in one transaction.
+    /// Their staged state becomes their promoted state at the build's version (its files kept as
+    /// this run's release of the job), running ones lose any "stopped" marker, KV `version` is
+    /// set — with the KV checkpoint, in one transaction.
     fn promote(&self, job: &str, ips: &[String]) -> Result<()> {
         let conn = self.conn();
         let mut kv = lock_kv(self.kv);
         let tx =
             conn.unchecked_transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin promote: {e}")))?;
+        let release = match self.key {
+            Some(_) => {
+                Some(match self.releases.lock().unwrap_or_else(PoisonError::into_inner).entry(job.to_string()) {
+                    std::collections::btree_map::Entry::Occupied(e) => *e.get(),
+                    std::collections::btree_map::Entry::Vacant(e) => *e.insert(catalog::next_release(&tx, job)?),
+                })
+            }
+            None => None,
+        };
         for a in self.snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
             catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, &a.new_version)?;
+            if let (Some(key), Some(release)) = (self.key, release) {
+                let files = stage::release_files(self.staging_root, &a.worker_ip, job)?;
+                let kept = catalog::ReleaseOf {
+                    job: job.to_string(),
+                    release,
+                    alloc_id: a.alloc_id.clone(),
+                    worker_ip: a.worker_ip.clone(),
+                    version: a.new_version.clone(),
+                    created: now_unix(),
+                };
+                catalog::keep_release(&tx, key, &kept, &files)?;
+            }
             if a.is_active() {
                 catalog::set_stopped(&tx, job, &a.alloc_id, false)?;
             }

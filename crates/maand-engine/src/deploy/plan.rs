@@ -2,7 +2,8 @@
 //! reload, sync, skip, stop, promote) and why, and the job's rollout — batches in order with the
 //! allocations each gate checks. Dry-run prints this value; deploy executes it.
 
-use maand_core::rollout::{AllocationClass, Batch, JobRollout, PlannedAction};
+use super::diff::FileDiff;
+use maand_core::rollout::{AllocationClass, Batch, FileChanges, JobRollout, PlannedAction};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +23,11 @@ pub struct AllocationPlan {
     pub new_version: String,
     /// Changed paths that matched restart_globs (restart under the reload policy).
     pub matched: Vec<String>,
+    /// The shipped files this rollout adds, changes and removes on the worker.
+    pub files: FileChanges,
+    /// With `--diff`: each of those files' diff against the last promoted release.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<FileDiff>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +42,8 @@ pub struct JobPlan {
     pub unhealthy: Vec<(String, String)>,
     /// The batches the deploy runs, in order.
     pub rollout: JobRollout,
+    /// The job's `pre_deploy` hook: "ran", "skipped (--no-hooks)", or None (it has none).
+    pub pre_deploy: Option<String>,
 }
 
 impl JobPlan {
@@ -86,8 +94,12 @@ impl DeployPlan {
                 match job.decision.as_str() {
                     "deploy" => {
                         out.push_str(&format!("  job \"{}\": deploy required\n", job.job));
+                        if let Some(hook) = &job.pre_deploy {
+                            out.push_str(&format!("    pre_deploy hook: {hook}\n"));
+                        }
                         for a in &job.allocations {
                             out.push_str(&allocation_line(a));
+                            out.push_str(&file_lines(a));
                         }
                         for (ip, why) in &job.unhealthy {
                             out.push_str(&format!("    {ip} fails its health check now ({why}): it goes first\n"));
@@ -135,6 +147,30 @@ fn batch_line(i: usize, b: &Batch) -> String {
     format!("      {}. {} {}{repair}: {}{gate}\n", i + 1, b.phase.as_str(), b.target, b.allocations.join(", "))
 }
 
+/// The allocation's changed files (`+` added, `~` changed, `-` removed), each followed by its
+/// diff or note when there is one.
+fn file_lines(a: &AllocationPlan) -> String {
+    if matches!(a.planned, PlannedAction::Skip | PlannedAction::Stop) {
+        return String::new();
+    }
+    let mut out = String::new();
+    let marks =
+        [("+", &a.files.added, "added"), ("~", &a.files.changed, "changed"), ("-", &a.files.removed, "removed")];
+    for (mark, paths, change) in marks {
+        for path in paths {
+            let d = a.diff.iter().find(|d| d.path == *path && d.change == change);
+            let note = d.and_then(|d| d.note.as_deref()).map(|n| format!(" ({n})")).unwrap_or_default();
+            out.push_str(&format!("      {mark} {path}{note}\n"));
+            if let Some(diff) = d.and_then(|d| d.diff.as_deref()) {
+                for line in diff.lines() {
+                    out.push_str(&format!("        {line}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
 fn allocation_line(a: &AllocationPlan) -> String {
     let prev = a.previous_hash.as_deref().unwrap_or("");
     let cur = a.current_hash.as_deref().unwrap_or("");
@@ -148,5 +184,10 @@ fn allocation_line(a: &AllocationPlan) -> String {
         PlannedAction::Stop => format!("previous_hash={prev}"),
         _ => format!("previous_hash={prev} current_hash={cur}"),
     };
-    format!("    {:<15} {:<7} {detail}\n", a.worker_ip, a.action)
+    let version = if a.current_version != a.new_version && !matches!(a.planned, PlannedAction::Stop) {
+        format!("version {} -> {} ", a.current_version, a.new_version)
+    } else {
+        String::new()
+    };
+    format!("    {:<15} {:<7} {version}{detail}\n", a.worker_ip, a.action)
 }

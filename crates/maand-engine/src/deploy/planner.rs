@@ -1,14 +1,16 @@
 //! Planning one job: stage every non-removed allocation, compare with what was promoted, and
 //! decide each allocation's action (spec §5.2, §5.4, §5.8, DESIGN §3.6).
 
+use super::diff::{AllocationSides, DiffSource};
 use super::plan::{AllocationPlan, JobPlan};
 use super::snapshot::Snapshot;
 use super::stage::{stage_allocation, StageInput, Staged};
 use crate::prometheus::ServerAssets;
 use maand_core::manifest::RestartPolicy;
 use maand_core::rollout::{
-    classify, job_needs_rollout, parse_file_manifest, plan_job_rollout, planned_action, was_promoted, AllocationAction,
-    AllocationPlanInput, DeploySettings, HashState, JobRollout, PlannedAction, RolloutInput,
+    classify, file_changes, job_needs_rollout, parse_file_manifest, plan_job_rollout, planned_action, was_promoted,
+    AllocationAction, AllocationPlanInput, DeploySettings, FileChanges, HashState, JobRollout, PlannedAction,
+    RolloutInput,
 };
 use maand_core::Result;
 use maand_store::catalog::{self, AllocationRow, HashRow};
@@ -27,6 +29,8 @@ pub struct PlanInput<'a> {
     pub update_seq: i64,
     pub force: bool,
     pub sync_only: bool,
+    /// Diff each changed file against the last promoted release (`--diff`).
+    pub diff: bool,
 }
 
 /// A planned job plus what staging produced, keyed by allocation id.
@@ -73,7 +77,13 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
         let plan_input = plan_input(a, row.as_ref(), Some(&s), &current_version);
         let was_stopped = snap.stopped.contains(&a.alloc_id);
         let planned = planned_action(&plan_input, &a.new_version, was_stopped, &settings);
-        allocations.push(allocation_plan(a, &plan_input, planned, &current_version));
+        let mut plan = allocation_plan(a, &plan_input, planned, &current_version);
+        if input.diff && !plan.files.is_empty() {
+            let source = DiffSource { conn: input.conn, key: input.key, staging_root: input.staging_root };
+            let sides = AllocationSides { job, alloc_id: &a.alloc_id, worker_ip: &a.worker_ip };
+            plan.diff = source.diffs(&sides, &plan.files)?;
+        }
+        allocations.push(plan);
         inputs.push((plan_input, a.new_version.clone()));
         staged.insert(a.alloc_id.clone(), s);
     }
@@ -88,6 +98,7 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
             allocations,
             unhealthy: Vec::new(),
             rollout: JobRollout::default(),
+            pre_deploy: None,
         },
         staged,
     })
@@ -179,7 +190,16 @@ pub fn allocation_plan(
         PlannedAction::Restart { matched } => matched.clone(),
         _ => Vec::new(),
     };
+    let files = match &input.hash_row {
+        Some(h) if !matches!(planned, PlannedAction::Stop) => {
+            let promoted = was_promoted(h.previous_hash.as_deref()).then_some(h.previous_files.as_ref()).flatten();
+            file_changes(promoted, &h.current_files)
+        }
+        _ => FileChanges::default(),
+    };
     AllocationPlan {
+        files,
+        diff: Vec::new(),
         worker_ip: a.worker_ip.clone(),
         alloc_id: a.alloc_id.clone(),
         action: planned.label().to_string(),

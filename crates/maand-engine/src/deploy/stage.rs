@@ -9,7 +9,7 @@ use crate::prometheus::ServerAssets;
 use crate::template::{render, TemplateContext};
 use maand_core::rollout::{file_md5, plan_hash, shipped_dir_name, FileManifest};
 use maand_core::{Error, ErrorKind, Result};
-use maand_store::catalog::{AllocationRow, JobFile, WorkerRow};
+use maand_store::catalog::{AllocationRow, JobFile, ReleaseFile, WorkerRow};
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
 use std::fs;
@@ -52,11 +52,19 @@ pub fn shipped_job_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
     worker_staging_dir(staging_root, ip).join("jobs").join(shipped_dir_name(job))
 }
 
+/// `tmp/masked/<ip>/<job>` — the allocation's rendered templates that read a secret, rendered
+/// again with every secret masked (never shipped; kept with the release, shown by diffs).
+pub fn masked_job_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
+    staging_root.join("masked").join(ip).join(job)
+}
+
 pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
     let ip = &input.alloc.worker_ip;
     let dir = shipped_job_dir(input.staging_root, ip, input.job);
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    for old in [&dir, &masked_job_dir(input.staging_root, ip, input.job)] {
+        if old.exists() {
+            fs::remove_dir_all(old).map_err(|e| io(old, e))?;
+        }
     }
     fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     write_job_files(&dir, input.files)?;
@@ -109,19 +117,31 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
         bucket_id: input.bucket_id.to_string(),
         update_seq: input.update_seq,
     };
-    let data = KvTemplateData::new(input.kv, input.key, input.job, &input.alloc.worker_ip, input.upstream)
-        .with_prometheus(input.prometheus.map(|p| &p.fragments));
+    let data = || {
+        KvTemplateData::new(input.kv, input.key, input.job, &input.alloc.worker_ip, input.upstream)
+            .with_prometheus(input.prometheus.map(|p| &p.fragments))
+    };
+    let masked_dir = masked_job_dir(input.staging_root, &input.alloc.worker_ip, input.job);
     for tpl in templates {
         let rel = tpl.strip_prefix(dir).unwrap_or(&tpl).to_string_lossy().into_owned();
         let source = fs::read(&tpl).map_err(|e| io(&tpl, e))?;
         let source = String::from_utf8(source).map_err(|_| {
             Error::new(ErrorKind::InvalidJob, format!("job {}: template {rel} is not UTF-8 text", input.job))
         })?;
-        let out = render(&rel, &source, &ctx, &data)
-            .map_err(|e| e.context(format!("job {} on {}", input.job, input.alloc.worker_ip)))?;
+        let in_context = |e: Error| e.context(format!("job {} on {}", input.job, input.alloc.worker_ip));
+        let real = data();
+        let out = render(&rel, &source, &ctx, &real).map_err(in_context)?;
         let target = tpl.with_extension("");
         fs::write(&target, out).map_err(|e| io(&target, e))?;
         fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).map_err(|e| io(&target, e))?;
+        if real.secret_read() {
+            let masked = render(&rel, &source, &ctx, &data().masking()).map_err(in_context)?;
+            let target = masked_dir.join(target.strip_prefix(dir).unwrap_or(&target));
+            if let Some(parent) = target.parent() {
+                fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            }
+            fs::write(&target, masked).map_err(|e| io(&target, e))?;
+        }
     }
     Ok(())
 }
@@ -166,6 +186,26 @@ pub(crate) fn write_cert_files(certs: &Path, kv: &KvStore, job: &str, worker_ip:
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).map_err(|e| io(&p, e))?;
     }
     Ok(())
+}
+
+/// The allocation's staged files as a release keeps them: each shipped file with its mode, and
+/// its masked rendering when it has one.
+pub fn release_files(staging_root: &Path, ip: &str, job: &str) -> Result<Vec<ReleaseFile>> {
+    let dir = shipped_job_dir(staging_root, ip, job);
+    let masked = masked_job_dir(staging_root, ip, job);
+    let mut out = Vec::new();
+    for rel in file_manifest(&dir)?.into_keys() {
+        let p = dir.join(&rel);
+        let meta = fs::metadata(&p).map_err(|e| io(&p, e))?;
+        let m = masked.join(&rel);
+        out.push(ReleaseFile {
+            content: fs::read(&p).map_err(|e| io(&p, e))?,
+            mode: meta.permissions().mode() & 0o7777,
+            masked: if m.is_file() { Some(fs::read(&m).map_err(|e| io(&m, e))?) } else { None },
+            path: rel,
+        });
+    }
+    Ok(out)
 }
 
 /// Relative path -> content MD5 of every regular file under `dir`.

@@ -1,11 +1,16 @@
 //! The KV as templates see it: reads limited to the allocation's namespaces (spec §6.4), secrets
 //! decrypted, `maand` accepted as the legacy name of `maand/bucket`; plus the Prometheus fragments
-//! when rendering the Prometheus server job.
+//! when rendering the Prometheus server job. With `masking`, every secret value reads as
+//! [`MASK`] (what plans and diffs show), and either way it notes whether a secret was read.
 
 use crate::template::TemplateData;
 use maand_core::kv_access::{canonical_namespace, readable_namespaces};
 use maand_store::kv::KvStore;
 use maand_store::secrets::{is_secret_namespace, SecretKey};
+use std::cell::Cell;
+
+/// What a secret value reads as when rendering for a plan.
+pub const MASK: &str = "********";
 
 pub struct KvTemplateData<'a> {
     pub kv: &'a KvStore,
@@ -13,6 +18,8 @@ pub struct KvTemplateData<'a> {
     pub job: String,
     allowed: Vec<String>,
     prometheus: Option<&'a PrometheusFragments>,
+    masking: bool,
+    secret_read: Cell<bool>,
 }
 
 /// What `{{ scrapeConfigs }}` and `{{ ruleFiles }}` expand to in the Prometheus server job.
@@ -29,13 +36,32 @@ impl<'a> KvTemplateData<'a> {
 
     /// Reads limited to `allowed` (the build-time `_prometheus/scrape.yaml.tpl` map).
     pub fn with_namespaces(kv: &'a KvStore, key: Option<&'a SecretKey>, job: &str, allowed: Vec<String>) -> Self {
-        KvTemplateData { kv, key, job: job.to_string(), allowed, prometheus: None }
+        KvTemplateData {
+            kv,
+            key,
+            job: job.to_string(),
+            allowed,
+            prometheus: None,
+            masking: false,
+            secret_read: Cell::new(false),
+        }
     }
 
     /// Serve `scrapeConfigs` / `ruleFiles` from `fragments` (the Prometheus server job).
     pub fn with_prometheus(mut self, fragments: Option<&'a PrometheusFragments>) -> Self {
         self.prometheus = fragments;
         self
+    }
+
+    /// Every secret value reads as [`MASK`] (a missing one is still missing).
+    pub fn masking(mut self) -> Self {
+        self.masking = true;
+        self
+    }
+
+    /// Whether a render through this data read a secret value.
+    pub fn secret_read(&self) -> bool {
+        self.secret_read.get()
     }
 
     fn fragments(&self, function: &str) -> Result<&'a PrometheusFragments, String> {
@@ -61,7 +87,9 @@ impl<'a> KvTemplateData<'a> {
             let Some(secret_key) = self.key else {
                 return Err("kv encryption key is missing or invalid: secrets cannot be read".into());
             };
-            return self.kv.get_secret(secret_key, ns, key).map_err(|e| e.to_string());
+            let value = self.kv.get_secret(secret_key, ns, key).map_err(|e| e.to_string())?;
+            self.secret_read.set(self.secret_read.get() || value.is_some());
+            return Ok(value.map(|v| if self.masking { MASK.to_string() } else { v }));
         }
         Ok(self.kv.get(ns, key).map(str::to_string))
     }

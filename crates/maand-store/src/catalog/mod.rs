@@ -6,6 +6,7 @@ mod bucket;
 mod hashes;
 mod job_state;
 mod jobs;
+mod releases;
 mod workers;
 
 pub use allocations::{
@@ -18,6 +19,10 @@ pub use job_state::{post_deploy_pending, set_post_deploy_pending};
 pub use jobs::{
     delete_job, load_job_commands, load_job_files, load_job_names, load_job_ports, load_job_selectors, load_jobs,
     write_job, CertRow, CommandRow, JobFile, JobRow, JobWrite, PortRow,
+};
+pub use releases::{
+    allocation_release, job_releases, keep_release, next_release, prune_releases, release_content, AllocationRelease,
+    KeptFile, Pruned, ReleaseFile, ReleaseOf, ReleaseSummary,
 };
 pub use workers::{load_workers, worker_ports, write_workers, WorkerRow};
 
