@@ -417,4 +417,10 @@ fn print_gc(report: &maand_engine::gc::GcReport, printer: &Printer) {
         printer.message("gc: no removed allocations");
     }
     printer.message(&format!("gc: {} KV history rows purged", report.kv_rows_purged));
+    if report.release_rows_pruned > 0 {
+        printer.message(&format!(
+            "gc: {} kept release rows and {} release contents pruned (maand.conf releases_kept)",
+            report.release_rows_pruned, report.release_contents_pruned
+        ));
+    }
 }

@@ -146,4 +146,22 @@ fn kept_releases_hold_no_plaintext_secret() {
         }
         assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "{path} holds the secret in plaintext");
     }
+
+    // gc keeps the last `releases_kept` releases (and what runs), and the contents they name.
+    let conf = c.bucket.read("maand.conf");
+    c.bucket.write("maand.conf", &format!("{conf}\nreleases_kept = 1\n"));
+    let out = c.bucket.maand(&["gc"]).ok();
+    let said = format!("{}{}", out.stdout, out.stderr);
+    // Release 1 of both allocations goes, with what only it named: the v1 template source, its
+    // rendering and the rendering's masked variant.
+    assert!(said.contains("2 kept release rows and 3 release contents pruned"), "{said}");
+    let db = c.bucket.db();
+    let left: Vec<i64> = db
+        .prepare("SELECT DISTINCT release FROM maand_release WHERE job = 'web'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(left, vec![2], "only the release that runs is left");
 }

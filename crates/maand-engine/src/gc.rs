@@ -52,6 +52,10 @@ pub struct GcReport {
     pub purged_namespaces: Vec<String>,
     /// KV history rows deleted.
     pub kv_rows_purged: usize,
+    /// Kept release rows (one allocation of one release) and contents deleted: beyond
+    /// maand.conf's `releases_kept`, or of jobs no longer in the catalog.
+    pub release_rows_pruned: usize,
+    pub release_contents_pruned: usize,
 }
 
 /// `maand gc` in the bucket at `root`, under the bucket lock, over SSH.
@@ -111,6 +115,8 @@ pub fn gc_with(bucket: &Bucket, opts: &GcOptions, out: &dyn Reporter, executor: 
     // `now + 1`: history written up to this very second (the tombstones above) counts as older
     // than 0 days, so `--retain-days 0` leaves nothing of it.
     report.kv_rows_purged = purge_stale_versions(&tx, opts.retain_days, now + 1)?;
+    let pruned = catalog::prune_releases(&tx, bucket.conf.releases_kept)?;
+    (report.release_rows_pruned, report.release_contents_pruned) = (pruned.rows, pruned.blobs);
     tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit gc: {e}")))?;
     Ok(report)
 }

@@ -53,6 +53,8 @@ pub struct MaandConf {
     pub remote_timeout_seconds: u64,
     pub connect_timeout_seconds: u64,
     pub parallel: usize,
+    /// Releases of each job kept for diffs and rollback (older ones go at `maand gc`).
+    pub releases_kept: usize,
 }
 
 const DEFAULT_SSH_USER: &str = "agent";
@@ -62,6 +64,7 @@ const DEFAULT_CERTS_TTL_DAYS: i64 = 60;
 const DEFAULT_REMOTE_TIMEOUT_SECONDS: u64 = 300;
 const DEFAULT_CONNECT_TIMEOUT_SECONDS: u64 = 15;
 const DEFAULT_PARALLEL: usize = 32;
+const DEFAULT_RELEASES_KEPT: usize = 10;
 
 const DEFAULT_FILE_TEXT: &str = r#"use_sudo = true
 ssh_user = "agent"
@@ -77,6 +80,7 @@ certs_renewal_buffer = 0
 # remote_timeout_seconds = 300      # limit of one remote lifecycle step (a manifest may override it)
 # connect_timeout_seconds = 15      # SSH connect timeout
 # parallel = 32                     # workers contacted at the same time
+# releases_kept = 10                # releases of each job kept for diffs and rollback (pruned by gc)
 "#;
 
 impl Default for MaandConf {
@@ -95,6 +99,7 @@ impl Default for MaandConf {
             remote_timeout_seconds: DEFAULT_REMOTE_TIMEOUT_SECONDS,
             connect_timeout_seconds: DEFAULT_CONNECT_TIMEOUT_SECONDS,
             parallel: DEFAULT_PARALLEL,
+            releases_kept: DEFAULT_RELEASES_KEPT,
         }
     }
 }
@@ -139,6 +144,7 @@ impl MaandConf {
             connect_timeout_seconds: fields.count("connect_timeout_seconds", d.connect_timeout_seconds)?,
             parallel: usize::try_from(fields.count("parallel", d.parallel as u64)?)
                 .map_err(|_| Error::new(ErrorKind::InvalidMaandConf, "parallel is too large"))?,
+            releases_kept: releases_kept(fields.count("releases_kept", d.releases_kept as u64)?)?,
         }
         .with_empty_names_defaulted())
     }
@@ -156,6 +162,14 @@ impl MaandConf {
             self.ssh_key = DEFAULT_SSH_KEY.to_string();
         }
         self
+    }
+}
+
+/// At least one release (what runs) is always kept.
+fn releases_kept(n: u64) -> Result<usize> {
+    match usize::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(Error::new(ErrorKind::InvalidMaandConf, format!("releases_kept must be 1 or more, got {n}"))),
     }
 }
 
