@@ -16,13 +16,15 @@ mod reconcile;
 mod rollout;
 pub mod snapshot;
 mod stage;
+mod staged_tree;
 mod sync;
 mod template_data;
 mod worker_files;
 
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
 pub(crate) use planner::hash_namespace;
-pub(crate) use stage::{io as io_error, job_staging_dir, write_cert_files, write_job_files};
+pub(crate) use stage::{write_cert_files, write_job_files};
+pub(crate) use staged_tree::{job_staging_dir, prepare_worker_dir, write_staged};
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
 
@@ -201,8 +203,8 @@ pub fn deploy_with(
     out: &dyn Reporter,
     executor: &dyn Executor,
 ) -> Result<DeployReport> {
-    let staging_root = absolute(&bucket.paths.tmp());
-    let _ = std::fs::remove_dir_all(staging_root.join("workers"));
+    let staging_root = private_absolute(&bucket.paths.tmp())?;
+    maand_store::private_files::remove_staging(&bucket.paths)?;
     let conn = bucket.connect()?;
     let snap = Snapshot::load(&conn)?;
     let kv = shared_kv(KvStore::load(&conn)?);
@@ -628,7 +630,8 @@ impl rollout::RolloutRecords for CatalogRecords<'_> {
     }
 }
 
-fn absolute(p: &Path) -> std::path::PathBuf {
-    let _ = std::fs::create_dir_all(p);
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+/// The absolute path of a private directory of the bucket (created 0700 when missing).
+fn private_absolute(p: &Path) -> Result<std::path::PathBuf> {
+    maand_store::private_files::create_private_dir(p)?;
+    Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
 }

@@ -1,11 +1,11 @@
 //! The KV as templates see it: reads limited to the allocation's namespaces (spec §6.4), secrets
-//! decrypted, `maand` accepted as the legacy name of `maand/bucket`; plus the Prometheus fragments
-//! when rendering the Prometheus server job.
+//! and leaf private keys decrypted, `maand` accepted as the legacy name of `maand/bucket`; plus the
+//! Prometheus fragments when rendering the Prometheus server job.
 
 use crate::template::TemplateData;
-use maand_core::kv_access::{canonical_namespace, readable_namespaces};
+use maand_core::kv_access::{canonical_namespace, is_encrypted_at_rest, readable_namespaces};
 use maand_store::kv::KvStore;
-use maand_store::secrets::{is_secret_namespace, SecretKey};
+use maand_store::secrets::SecretKey;
 
 pub struct KvTemplateData<'a> {
     pub kv: &'a KvStore,
@@ -57,7 +57,7 @@ impl<'a> KvTemplateData<'a> {
     }
 
     fn read(&self, ns: &str, key: &str) -> Result<Option<String>, String> {
-        if is_secret_namespace(ns) {
+        if is_encrypted_at_rest(ns, key) {
             let Some(secret_key) = self.key else {
                 return Err("kv encryption key is missing or invalid: secrets cannot be read".into());
             };
