@@ -13,9 +13,12 @@ use maand_core::kv_access::is_leaf_private_key;
 use maand_core::{Error, ErrorKind, Result};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-/// Rows that may be plaintext leaf keys (the exact rule is applied in Rust).
+/// Rows that may be plaintext leaf keys (the exact rule is applied in Rust). The namespace range
+/// (`maand/job/` up to `maand/job0`, '0' following '/') lets SQLite use the KV index, so the check
+/// every command makes on open stays cheap on large catalogs.
 const CANDIDATES: &str = "SELECT rowid, namespace, key, value FROM key_value
-     WHERE namespace LIKE 'maand/job/%/worker/%' AND key LIKE 'certs/%.key'
+     WHERE namespace >= 'maand/job/' AND namespace < 'maand/job0'
+       AND namespace LIKE 'maand/job/%/worker/%' AND key LIKE 'certs/%.key'
        AND ifnull(value, '') != '' AND substr(value, 1, 7) != 'enc:v1:'";
 
 fn db_error(what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
@@ -56,6 +59,10 @@ pub fn seal_plaintext_leaf_keys(conn: &Connection, paths: &BucketPaths) -> Resul
             .map_err(db_error("encrypt a leaf key"))?;
     }
     tx.commit().map_err(db_error("commit encrypted leaf keys"))?;
+    if rows.is_empty() {
+        // Another maand sealed them between the first look and the transaction.
+        return Ok(0);
+    }
     conn.execute_batch("VACUUM").map_err(db_error("compact the catalog after encrypting leaf keys"))?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .map_err(db_error("checkpoint the catalog after encrypting leaf keys"))?;

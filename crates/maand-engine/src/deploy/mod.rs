@@ -182,17 +182,23 @@ impl DeployReport {
     }
 }
 
-/// Run a deploy (or a dry-run) in the bucket at `root`.
+/// Run a deploy (or a dry-run) in the bucket at `root`. Whatever happens, `tmp/` (the staged
+/// files: rendered templates, certificate keys) is removed at the end.
 pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
     let bucket = Bucket::open_locked(root, "deploy")?;
-    if opts.build {
-        build_in_with(&bucket, &BuildOptions::default(), out)?;
-    }
-    let executor = crate::transport::ssh_executor(&bucket);
-    let result = deploy_with(&bucket, opts, out, &executor);
-    executor.close();
-    crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
+    let result = build_and_deploy(&bucket, opts, out);
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
+    result
+}
+
+fn build_and_deploy(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
+    if opts.build {
+        build_in_with(bucket, &BuildOptions::default(), out)?;
+    }
+    let executor = crate::transport::ssh_executor(bucket);
+    let result = deploy_with(bucket, opts, out, &executor);
+    executor.close();
+    crate::prometheus::push_after_deploy(bucket, opts.dry_run, result.as_ref().ok(), out);
     result
 }
 

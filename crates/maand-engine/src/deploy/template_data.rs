@@ -90,3 +90,26 @@ impl TemplateData for KvTemplateData<'_> {
         Ok(self.fragments("ruleFiles")?.rule_files.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_read_secrets_and_leaf_keys_in_plaintext() {
+        let key = SecretKey::from_bytes([4u8; 32]);
+        let mut kv = KvStore::default();
+        let ns = "maand/job/api/worker/10.0.0.1";
+        kv.put_secret(&key, ns, "certs/tls.key", "KEY PEM").unwrap();
+        kv.put(ns, "certs/tls.crt", "CRT PEM");
+        kv.put_secret(&key, "secrets/job/api", "password", "pw").unwrap();
+        let data = KvTemplateData::new(&kv, Some(&key), "api", "10.0.0.1", &[]);
+        assert_eq!(data.get(ns, "certs/tls.key").unwrap().as_deref(), Some("KEY PEM"));
+        assert_eq!(data.get(ns, "certs/tls.crt").unwrap().as_deref(), Some("CRT PEM"));
+        assert_eq!(data.get_secret("password").unwrap().as_deref(), Some("pw"));
+        let keyless = KvTemplateData::new(&kv, None, "api", "10.0.0.1", &[]);
+        let e = keyless.get(ns, "certs/tls.key").unwrap_err();
+        assert!(e.contains("kv encryption key is missing"), "{e}");
+        assert!(!e.contains("KEY PEM"));
+    }
+}
