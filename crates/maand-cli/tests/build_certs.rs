@@ -43,7 +43,12 @@ fn per_allocation_and_shared_certificates() {
     );
     b.build().ok();
     let crt1 = b.kv("maand/job/api/worker/10.0.0.1", "certs/tls.crt").unwrap();
-    let key1 = b.kv("maand/job/api/worker/10.0.0.1", "certs/tls.key").unwrap();
+    assert_eq!(
+        b.kv("maand/job/api/worker/10.0.0.1", "certs/tls.key").unwrap(),
+        "[encrypted] (add --reveal to decrypt)",
+        "private keys are stored encrypted"
+    );
+    let key1 = b.kv_revealed("maand/job/api/worker/10.0.0.1", "certs/tls.key").unwrap();
     assert!(key1.starts_with("-----BEGIN RSA PRIVATE KEY-----"), "PKCS#1 by default");
     let text = openssl_text(&crt1);
     assert!(text.contains("CN = api.internal") || text.contains("CN=api.internal"), "{text}");
@@ -54,7 +59,7 @@ fn per_allocation_and_shared_certificates() {
     let shared2 = b.kv("maand/job/api/worker/10.0.0.2", "certs/client.crt").unwrap();
     assert_eq!(shared1, shared2, "one=true shares one cert");
     assert!(b
-        .kv("maand/job/api/worker/10.0.0.2", "certs/client.key")
+        .kv_revealed("maand/job/api/worker/10.0.0.2", "certs/client.key")
         .unwrap()
         .starts_with("-----BEGIN PRIVATE KEY-----"));
     let text = openssl_text(&shared1);

@@ -22,6 +22,13 @@ fn init_creates_the_bucket_layout() {
     let key = std::fs::metadata(b.path("secrets/kv.key")).unwrap();
     assert_eq!(key.len(), 32);
     assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    let mode = |rel: &str| std::fs::metadata(b.path(rel)).unwrap().permissions().mode() & 0o777;
+    for dir in ["data", "logs", "tmp", "secrets"] {
+        assert_eq!(mode(dir), 0o700, "{dir}/ is private");
+    }
+    for file in ["data/maand.db", "secrets/ca.key", "secrets/ca.crt"] {
+        assert_eq!(mode(file), 0o600, "{file} is private");
+    }
     let crt = b.read("secrets/ca.crt");
     assert!(crt.starts_with("-----BEGIN CERTIFICATE-----"));
     assert!(b.read("secrets/ca.key").starts_with("-----BEGIN RSA PRIVATE KEY-----"));

@@ -1,5 +1,6 @@
 //! Which KV namespaces an allocation may read (spec §6.4) — the same rule for templates, the
-//! runtime API and `cat kv --jobs`. Namespace match is exact (no prefix matching).
+//! runtime API and `cat kv --jobs`. Namespace match is exact (no prefix matching). Also which keys
+//! hold values stored encrypted (job secrets and leaf private keys, DESIGN §3.18).
 
 /// Namespaces readable by allocation (`job`, `worker_ip`), given the jobs its commands demand.
 pub fn readable_namespaces(job: &str, worker_ip: &str, upstream: &[String]) -> Vec<String> {
@@ -48,6 +49,27 @@ pub fn is_secret_namespace(namespace: &str) -> bool {
     namespace.starts_with("secrets/job/")
 }
 
+/// Whether `key` of `namespace` is a leaf certificate's private key: `certs/<name>.key` in an
+/// allocation namespace `maand/job/<job>/worker/<ip>`.
+pub fn is_leaf_private_key(namespace: &str, key: &str) -> bool {
+    let allocation = namespace
+        .strip_prefix("maand/job/")
+        .and_then(|rest| rest.split_once("/worker/"))
+        .is_some_and(|(job, ip)| single_segment(job) && single_segment(ip));
+    let key_file = key.strip_prefix("certs/").and_then(|file| file.strip_suffix(".key")).is_some_and(single_segment);
+    allocation && key_file
+}
+
+fn single_segment(s: &str) -> bool {
+    !s.is_empty() && !s.contains('/')
+}
+
+/// Whether the values of `key` in `namespace` are stored encrypted (`enc:v1:`): job secrets and
+/// leaf certificate private keys. Listings hide them; readers that need the plaintext decrypt.
+pub fn is_encrypted_at_rest(namespace: &str, key: &str) -> bool {
+    is_secret_namespace(namespace) || is_leaf_private_key(namespace, key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,5 +113,28 @@ mod tests {
         assert!(!is_readable("api", "10.0.0.1", &[], "maand/job"));
         assert!(is_secret_namespace("secrets/job/x"));
         assert!(!is_secret_namespace("vars/job/x"));
+    }
+
+    #[test]
+    fn leaf_private_keys_are_cert_keys_of_allocation_namespaces() {
+        assert!(is_leaf_private_key("maand/job/api/worker/10.0.0.1", "certs/tls.key"));
+        assert!(is_leaf_private_key("maand/job/api/worker/fe80::1", "certs/client.v2.key"));
+        assert!(!is_leaf_private_key("maand/job/api/worker/10.0.0.1", "certs/tls.crt"));
+        assert!(!is_leaf_private_key("maand/job/api/worker/10.0.0.1", "certs/.key"));
+        assert!(!is_leaf_private_key("maand/job/api/worker/10.0.0.1", "certs/a/b.key"));
+        assert!(!is_leaf_private_key("maand/job/api/worker/10.0.0.1", "tls.key"));
+        assert!(!is_leaf_private_key("maand/job/api", "certs/tls.key"));
+        assert!(!is_leaf_private_key("maand/job/api/worker/", "certs/tls.key"));
+        assert!(!is_leaf_private_key("maand/job//worker/10.0.0.1", "certs/tls.key"));
+        assert!(!is_leaf_private_key("maand/worker", "certs/ca.crt"));
+        assert!(!is_leaf_private_key("vars/job/api/worker/10.0.0.1", "certs/tls.key"));
+    }
+
+    #[test]
+    fn encrypted_at_rest_covers_secrets_and_leaf_keys_only() {
+        assert!(is_encrypted_at_rest("secrets/job/api", "password"));
+        assert!(is_encrypted_at_rest("maand/job/api/worker/10.0.0.1", "certs/tls.key"));
+        assert!(!is_encrypted_at_rest("maand/job/api/worker/10.0.0.1", "certs/tls.crt"));
+        assert!(!is_encrypted_at_rest("vars/job/api", "password"));
     }
 }

@@ -1,11 +1,15 @@
 //! `maand init`: create or upgrade a bucket (spec/features.md §1.2). Never contacts workers and
-//! never changes an existing bucket id, CA or key.
+//! never changes an existing bucket id, CA or key. The private parts (`data/`, `secrets/`, `logs/`,
+//! `tmp/`) are created 0700 and their files 0600; upgrading a bucket makes them so and encrypts
+//! leaf private keys stored in plaintext (DESIGN §3.18).
 
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog;
 use maand_store::certs::generate_ca;
 use maand_store::db::{self, MigrateOutcome, SCHEMA_VERSION};
+use maand_store::leaf_keys::seal_plaintext_leaf_keys;
 use maand_store::paths::BucketPaths;
+use maand_store::private_files::{create_private_dir, secure_bucket, write_private_file};
 use maand_store::secrets::SecretKey;
 use maand_store::MaandConf;
 use std::fs;
@@ -39,9 +43,11 @@ pub fn init(root: &Path) -> Result<InitOutcome> {
             "bucket CA is incomplete: secrets must contain both ca.crt and ca.key (restore the missing file, or remove both to generate a new CA)",
         ));
     }
-    for dir in [paths.data_dir(), paths.jobs_dir(), paths.logs(), paths.tmp(), paths.secrets()] {
-        fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
+    fs::create_dir_all(paths.jobs_dir()).map_err(|e| io_error(&paths.jobs_dir(), e))?;
+    for dir in [paths.data_dir(), paths.logs(), paths.tmp(), paths.secrets()] {
+        create_private_dir(&dir)?;
     }
+    secure_bucket(&paths)?;
     let conn = db::open(&paths)?;
     let outcome = db::migrate(&conn)?;
     let created_bucket = catalog::insert_bucket(&conn, &uuid::Uuid::new_v4().to_string())?;
@@ -57,10 +63,11 @@ pub fn init(root: &Path) -> Result<InitOutcome> {
     if !has_crt {
         let bucket_id = catalog::bucket_row(&conn)?.bucket_id;
         let (crt, key) = generate_ca(&bucket_id)?;
-        write_new(&paths.ca_crt(), crt.as_bytes())?;
-        write_secret(&paths.ca_key(), key.as_bytes())?;
+        write_private_file(&paths.ca_crt(), crt.as_bytes())?;
+        write_private_file(&paths.ca_key(), key.as_bytes())?;
     }
     SecretKey::create_if_missing(&paths)?;
+    seal_plaintext_leaf_keys(&conn, &paths)?;
     Ok(match (outcome, created_bucket) {
         (MigrateOutcome::Created, _) | (_, true) => InitOutcome::Initialized,
         _ => InitOutcome::Upgraded { schema_version: SCHEMA_VERSION },
@@ -73,18 +80,4 @@ fn io_error(path: &Path, e: std::io::Error) -> Error {
 
 fn write_new(path: &Path, content: &[u8]) -> Result<()> {
     fs::write(path, content).map_err(|e| io_error(path, e))
-}
-
-/// Write a file readable by the owner only (secrets/ is 0600 by convention).
-pub(crate) fn write_secret(path: &Path, content: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
-    f.write_all(content).map_err(|e| io_error(path, e))
 }

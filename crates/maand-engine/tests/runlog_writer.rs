@@ -32,6 +32,23 @@ fn is_spec_timestamp(ts: &str) -> bool {
 }
 
 #[test]
+fn log_directories_and_files_are_private() {
+    use maand_store::file_modes::mode_of;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = BucketPaths::new(dir.path());
+    let log = RunLog::open(&paths, LogFormat::Kv, "deploy", 1).unwrap();
+    log.command_begin(&rollout_ctx("10.0.0.1"), "true");
+    log.command_begin(&LogCtx::new("build", "x"), "true");
+    let run_dir = paths.run_logs(log.run_id());
+    for d in [paths.logs(), paths.logs().join("runs"), run_dir.clone()] {
+        assert_eq!(mode_of(&d).unwrap(), 0o700, "{}", d.display());
+    }
+    for f in [paths.logs().join("10.0.0.1.log"), paths.logs().join("maand.log"), run_dir.join("10.0.0.1.log")] {
+        assert_eq!(mode_of(&f).unwrap(), 0o600, "{}", f.display());
+    }
+}
+
+#[test]
 fn kv_lines_follow_the_spec_order_and_quoting() {
     let dir = tempfile::tempdir().unwrap();
     let paths = BucketPaths::new(dir.path());

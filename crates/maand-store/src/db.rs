@@ -3,6 +3,7 @@
 //! `maand init`, and the schema gate every other command passes first.
 
 use crate::paths::BucketPaths;
+use crate::private_files::write_private_file;
 use maand_core::{Error, ErrorKind, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
@@ -190,6 +191,12 @@ const OUR_TABLES: &[Table] = &[
         columns: &[("digest", "TEXT"), ("sealed", "BLOB"), ("size", "INT")],
         primary_key: Some("digest"),
     },
+    // Ours: the mode of each job file in the workspace (a rendered file gets its template's).
+    Table {
+        name: "maand_job_file_modes",
+        columns: &[("job_id", "TEXT"), ("path", "TEXT"), ("mode", "INT")],
+        primary_key: Some("job_id, path"),
+    },
 ];
 
 /// Columns renamed since older Go schemas: (table, legacy name, current name).
@@ -305,9 +312,13 @@ fn db_error(what: impl std::fmt::Display) -> impl Fn(rusqlite::Error) -> Error {
 }
 
 /// Open (creating if missing) the catalog with the connection settings every command uses. Only
-/// `maand init` should call this; everything else uses [`open_existing`].
+/// `maand init` should call this; everything else uses [`open_existing`]. A new catalog file is
+/// created 0600 (SQLite gives its `-wal` and `-shm` files the catalog's mode).
 pub fn open(paths: &BucketPaths) -> Result<Connection> {
     let path = paths.db();
+    if !path.exists() {
+        write_private_file(&path, b"")?;
+    }
     let conn = Connection::open(&path).map_err(db_error(format!("open {}", path.display())))?;
     configure(conn, &path)
 }

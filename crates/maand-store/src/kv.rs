@@ -99,20 +99,20 @@ impl KvStore {
         let mut store = KvStore::default();
         while let Some(row) = rows.next().map_err(db_err)? {
             let entry = KvEntry {
-                value: text(row.get_ref(2).map_err(db_err)?),
+                value: stored_text(row.get_ref(2).map_err(db_err)?),
                 version: row.get::<_, Option<i64>>(3).map_err(db_err)?.unwrap_or(0),
-                ttl: match text(row.get_ref(4).map_err(db_err)?) {
+                ttl: match stored_text(row.get_ref(4).map_err(db_err)?) {
                     ttl if ttl.is_empty() => NO_TTL.to_string(),
                     ttl => ttl,
                 },
                 deleted: row.get::<_, Option<i64>>(6).map_err(db_err)?.unwrap_or(0) != 0,
-                created_date: text(row.get_ref(5).map_err(db_err)?),
+                created_date: stored_text(row.get_ref(5).map_err(db_err)?),
             };
             store
                 .namespaces
-                .entry(text(row.get_ref(0).map_err(db_err)?))
+                .entry(stored_text(row.get_ref(0).map_err(db_err)?))
                 .or_default()
-                .insert(text(row.get_ref(1).map_err(db_err)?), Slot { entry, persisted: Persisted::Same });
+                .insert(stored_text(row.get_ref(1).map_err(db_err)?), Slot { entry, persisted: Persisted::Same });
         }
         Ok(store)
     }
@@ -230,6 +230,19 @@ impl KvStore {
         }
     }
 
+    /// The live value of a key as plaintext: decrypted when stored encrypted (`enc:v1:`), as stored
+    /// otherwise. An encrypted value without the bucket's key is an error naming the key.
+    pub fn get_revealed(&self, key: Option<&SecretKey>, ns: &str, k: &str) -> Result<Option<String>> {
+        match (key, self.get(ns, k)) {
+            (Some(key), _) => self.get_secret(key, ns, k),
+            (None, Some(value)) if is_encrypted(value) => Err(Error::new(
+                ErrorKind::KvKey,
+                format!("secrets/kv.key is needed to decrypt namespace {ns}, key {k}"),
+            )),
+            (None, value) => Ok(value.map(str::to_string)),
+        }
+    }
+
     /// Number of keys whose state differs from the database.
     pub fn changed_count(&self) -> usize {
         self.namespaces.values().flat_map(|keys| keys.values()).filter(|s| s.is_changed()).count()
@@ -271,7 +284,7 @@ impl KvStore {
 }
 
 /// Any stored SQLite value as text (the Go schema declares TEXT but older rows may hold integers).
-fn text(value: ValueRef<'_>) -> String {
+pub(crate) fn stored_text(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => String::new(),
         ValueRef::Integer(i) => i.to_string(),

@@ -4,10 +4,12 @@
 //! another maand prints.
 
 use crate::paths::BucketPaths;
+use crate::private_files::PRIVATE_FILE_MODE;
 use maand_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Who holds the lock (the file's content).
@@ -45,8 +47,14 @@ impl Drop for BucketLock {
 pub fn acquire_lock(paths: &BucketPaths, command: &str) -> Result<BucketLock> {
     let path = paths.lock_file();
     let io_error = |e: std::io::Error| Error::new(ErrorKind::Unexpected, format!("{}: {e}", path.display()));
-    let mut file =
-        OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_error)?;
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE_MODE)
+        .open(&path)
+        .map_err(io_error)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => return Err(locked_error(&mut file)),

@@ -109,6 +109,11 @@ impl BucketPaths {
         self.root.join("tmp")
     }
 
+    /// The staging tree `tmp/workers/` (per worker: what a deploy ships, job commands' files).
+    pub fn staging(&self) -> PathBuf {
+        self.tmp().join("workers")
+    }
+
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs")
     }
@@ -141,6 +146,7 @@ mod tests {
         assert_eq!(p.known_hosts(), Path::new("/b/secrets/known_hosts"));
         assert_eq!(p.ssh_key("worker.key"), Path::new("/b/secrets/worker.key"));
         assert_eq!(p.tmp(), Path::new("/b/tmp"));
+        assert_eq!(p.staging(), Path::new("/b/tmp/workers"));
         assert_eq!(p.logs(), Path::new("/b/logs"));
         assert_eq!(p.run_logs("r1"), Path::new("/b/logs/runs/r1"));
     }

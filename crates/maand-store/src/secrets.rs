@@ -64,7 +64,7 @@ impl SecretKey {
             return Ok(false);
         }
         let io_error = |e: std::io::Error| Error::new(ErrorKind::KvKey, format!("{}: {e}", path.display()));
-        std::fs::create_dir_all(paths.secrets()).map_err(io_error)?;
+        crate::private_files::create_private_dir(&paths.secrets())?;
         let mut key = [0u8; KEY_LEN];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let mut file =

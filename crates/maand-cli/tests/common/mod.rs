@@ -34,7 +34,23 @@ impl Output {
 }
 
 pub fn maand_in(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::cargo_bin("maand").unwrap().current_dir(dir).env("MAAND_TEST", "1").args(args).output().unwrap();
+    run(Command::cargo_bin("maand").unwrap().current_dir(dir).env("MAAND_TEST", "1").args(args))
+}
+
+/// `maand` run under `umask 000` (the most permissive): whatever is private then was made so by
+/// maand, not by the umask.
+pub fn maand_with_open_umask(dir: &Path, args: &[&str]) -> Output {
+    let bin = assert_cmd::cargo::cargo_bin("maand");
+    run(Command::new("sh")
+        .args(["-c", "umask 000 && exec \"$0\" \"$@\""])
+        .arg(bin)
+        .args(args)
+        .current_dir(dir)
+        .env("MAAND_TEST", "1"))
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
     Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -114,6 +130,16 @@ impl TestBucket {
     /// The live value of a KV key, read through `maand cat kv get`.
     pub fn kv(&self, ns: &str, key: &str) -> Option<String> {
         let out = self.maand(&["cat", "kv", "get", ns, key, "--json"]);
+        if out.code != 0 {
+            return None;
+        }
+        let v: Value = serde_json::from_str(&out.stdout).unwrap();
+        Some(v["value"].as_str().unwrap().to_string())
+    }
+
+    /// The live value of a KV key, decrypted (`maand cat kv get --reveal`).
+    pub fn kv_revealed(&self, ns: &str, key: &str) -> Option<String> {
+        let out = self.maand(&["cat", "kv", "get", ns, key, "--reveal", "--json"]);
         if out.code != 0 {
             return None;
         }

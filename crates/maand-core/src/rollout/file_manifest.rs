@@ -49,6 +49,23 @@ pub fn file_md5(content: &[u8]) -> String {
     to_hex(&Md5::digest(content))
 }
 
+/// The mode of a rendered file whose template's mode is unknown (a catalog written by the Go
+/// maand), which is also the mode every rendered file had before it followed its template.
+pub const DEFAULT_RENDERED_MODE: u32 = 0o644;
+
+/// The manifest value of a rendered file (DESIGN §3.18): its content MD5, followed by
+/// `:<octal mode>` when its mode (its template's) is not [`DEFAULT_RENDERED_MODE`]. So
+/// `chmod 600 app.conf.tpl` alone is a change that ships the file with its new mode, while an
+/// allocation promoted by the Go maand (rendered files 0644) does not look changed.
+pub fn rendered_file_entry(content_md5: &str, mode: u32) -> String {
+    let mode = mode & 0o777;
+    if mode == DEFAULT_RENDERED_MODE {
+        content_md5.to_string()
+    } else {
+        format!("{content_md5}:{mode:04o}")
+    }
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -123,6 +140,18 @@ mod tests {
 
     fn md5_hex(data: &[u8]) -> String {
         Md5::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn rendered_entry_carries_a_mode_other_than_0644() {
+        let md5 = md5_hex(b"password=x\n");
+        assert_eq!(rendered_file_entry(&md5, 0o644), md5, "the Go maand's rendered files look unchanged");
+        assert_eq!(rendered_file_entry(&md5, 0o100644), md5, "file type bits are ignored");
+        assert_eq!(rendered_file_entry(&md5, 0o600), format!("{md5}:0600"));
+        assert_eq!(rendered_file_entry(&md5, 0o755), format!("{md5}:0755"));
+        let private = manifest(&[("app.conf", &rendered_file_entry(&md5, 0o600))]);
+        let public = manifest(&[("app.conf", &md5)]);
+        assert_ne!(plan_hash(&private), plan_hash(&public), "a mode change alone changes the plan hash");
     }
 
     #[test]

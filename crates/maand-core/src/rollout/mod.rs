@@ -23,7 +23,8 @@ pub use classify::{
 pub use file_changes::{file_changes, is_shipped, FileChanges};
 pub use file_manifest::{
     changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file,
-    parse_file_manifest, plan_hash, was_promoted, FileManifest, HEALTH_FAILED_MARKER, HELPER_FILES,
+    parse_file_manifest, plan_hash, rendered_file_entry, was_promoted, FileManifest, DEFAULT_RENDERED_MODE,
+    HEALTH_FAILED_MARKER, HELPER_FILES,
 };
 pub use job_rollout::{
     plan_job_rollout, plan_target_rollout, AllocationAction, Batch, Gate, JobRollout, Phase, RolloutInput,

@@ -1,13 +1,15 @@
 //! Build step 8: TLS leaf certificates per allocation (or one shared per job) in KV, renewed when
 //! missing, expiring, or when the CA or the manifest's `certs` changed (spec/features.md §10.1).
+//! Private keys are stored encrypted with the bucket's key, like job secrets (DESIGN §3.18).
 
 use super::catalog_rows::CatalogState;
 use super::variables::allocation_ns;
 use super::workspace::Workspace;
-use maand_core::Result;
+use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::{self, AllocationRow};
 use maand_store::certs::{inspect_cert, needs_renewal, Ca};
 use maand_store::kv::KvStore;
+use maand_store::secrets::SecretKey;
 use rusqlite::Connection;
 
 pub struct CertsInput<'a> {
@@ -15,6 +17,8 @@ pub struct CertsInput<'a> {
     pub state: &'a CatalogState,
     pub ca_crt: &'a str,
     pub ca_key: &'a str,
+    /// The bucket's key (`secrets/kv.key`), needed to store issued private keys.
+    pub secret_key: Option<&'a SecretKey>,
     pub ttl_days: i64,
     pub renewal_buffer_days: i64,
     pub now_unix: i64,
@@ -65,9 +69,7 @@ pub fn write_certs(conn: &Connection, kv: &mut KvStore, input: &CertsInput<'_>) 
                     let (crt, key) = ca.issue_leaf(&cert.common_name, &ips, input.ttl_days, cert.pkcs8)?;
                     issued += 1;
                     for a in &allocs {
-                        let ns = allocation_ns(job, &a.worker_ip);
-                        kv.put(&ns, &crt_key, &crt);
-                        kv.put(&ns, &key_key, &key);
+                        store_leaf(kv, input, &allocation_ns(job, &a.worker_ip), (&crt_key, &crt), (&key_key, &key))?;
                     }
                 }
             } else {
@@ -76,9 +78,7 @@ pub fn write_certs(conn: &Connection, kv: &mut KvStore, input: &CertsInput<'_>) 
                         let ips = vec!["127.0.0.1".to_string(), a.worker_ip.clone()];
                         let (crt, key) = ca.issue_leaf(&cert.common_name, &ips, input.ttl_days, cert.pkcs8)?;
                         issued += 1;
-                        let ns = allocation_ns(job, &a.worker_ip);
-                        kv.put(&ns, &crt_key, &crt);
-                        kv.put(&ns, &key_key, &key);
+                        store_leaf(kv, input, &allocation_ns(job, &a.worker_ip), (&crt_key, &crt), (&key_key, &key))?;
                     }
                 }
             }
@@ -87,6 +87,26 @@ pub fn write_certs(conn: &Connection, kv: &mut KvStore, input: &CertsInput<'_>) 
     }
     catalog::put_build_hash(conn, "build", "ca", &ca_hash)?;
     Ok(issued)
+}
+
+/// Store one issued certificate (plain) and its private key (encrypted; both trimmed as every KV
+/// value) in an allocation's namespace.
+fn store_leaf(
+    kv: &mut KvStore,
+    input: &CertsInput<'_>,
+    ns: &str,
+    (crt_key, crt): (&str, &str),
+    (key_key, key): (&str, &str),
+) -> Result<()> {
+    let secret_key = input.secret_key.ok_or_else(|| {
+        Error::new(
+            ErrorKind::KvKey,
+            "secrets/kv.key is needed to store certificate private keys encrypted (restore it, or run maand init to create one)",
+        )
+    })?;
+    kv.put(ns, crt_key, crt);
+    kv.put_secret(secret_key, ns, key_key, key.trim())?;
+    Ok(())
 }
 
 /// Remove `certs/<name>.crt|key` keys of certificates the manifest no longer declares.

@@ -68,6 +68,7 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
     let ca_crt = read_required(&paths.ca_crt())?;
     let ca_key = read_required(&paths.ca_key())?;
     let now = now_unix();
+    let secret_key = maand_store::secrets::SecretKey::load(paths).ok();
 
     let mut conn = bucket.connect()?;
     let tx = conn.transaction().map_err(|e| Error::new(ErrorKind::Database, format!("begin build: {e}")))?;
@@ -92,13 +93,13 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
             state: &state,
             ca_crt: &ca_crt,
             ca_key: &ca_key,
+            secret_key: secret_key.as_ref(),
             ttl_days: conf.certs_ttl,
             renewal_buffer_days: conf.certs_renewal_buffer,
             now_unix: now,
         },
     )?;
     variables::write_allocation_variables(&mut kv, &state);
-    let secret_key = maand_store::secrets::SecretKey::load(paths).ok();
     prometheus::write_scrape_catalog(&mut kv, &ws, &state, secret_key.as_ref())?;
     let kv_rows_purged = purge_stale_versions(&tx, BUILD_KV_RETAIN_DAYS, now)?;
     validate_resources(&state)?;

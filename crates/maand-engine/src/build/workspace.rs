@@ -7,6 +7,7 @@ use maand_core::manifest::{is_skipped_dir, parse_manifest, validate_job_files, M
 use maand_core::workers::{parse_workers, WorkerSpec};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::JobFile;
+use maand_store::file_modes::mode_of;
 use maand_store::paths::BucketPaths;
 use std::collections::BTreeMap;
 use std::fs;
@@ -86,9 +87,9 @@ fn read_job(dir: &Path, job: &str) -> Result<JobSource> {
     Ok(JobSource { manifest, files, vars })
 }
 
-/// Every file and directory below `dir` (relative, '/'-separated), skipping virtualenvs,
-/// node_modules and __pycache__ anywhere. Symlinked files are read through; symlinked
-/// directories are not followed.
+/// Every file and directory below `dir` (relative, '/'-separated), with each file's mode,
+/// skipping virtualenvs, node_modules and __pycache__ anywhere. Symlinked files are read through;
+/// symlinked directories are not followed.
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<JobFile>) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
     for entry in entries {
@@ -101,11 +102,12 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<JobFile>) -> Result<()> {
             if is_skipped_dir(&name) {
                 continue;
             }
-            out.push(JobFile { path: rel.clone(), content: Vec::new(), isdir: true });
+            out.push(JobFile { path: rel.clone(), content: Vec::new(), isdir: true, mode: None });
             walk(&path, &rel, out)?;
         } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
             let content = fs::read(&path).map_err(|e| io_err(&path, e))?;
-            out.push(JobFile { path: rel, content, isdir: false });
+            let mode = mode_of(&path).map_err(|e| io_err(&path, e))? & 0o777;
+            out.push(JobFile { path: rel, content, isdir: false, mode: Some(mode) });
         }
     }
     Ok(())

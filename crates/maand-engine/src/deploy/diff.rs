@@ -3,7 +3,8 @@
 //! masked on both sides (templates that read one are kept and staged a second time rendered with
 //! every secret masked), private keys are never shown, binary and large files are summarised.
 
-use super::stage::{masked_job_dir, shipped_job_dir};
+use super::stage::masked_job_dir;
+use super::staged_tree::shipped_job_dir;
 use maand_core::rollout::FileChanges;
 use maand_core::Result;
 use maand_store::catalog::{self, AllocationRelease};

@@ -18,13 +18,15 @@ mod rollout;
 mod scratch;
 pub mod snapshot;
 mod stage;
+mod staged_tree;
 mod sync;
 mod template_data;
 mod worker_files;
 
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
 pub(crate) use planner::hash_namespace;
-pub(crate) use stage::{io as io_error, job_staging_dir, write_cert_files, write_job_files};
+pub(crate) use stage::{write_cert_files, write_job_files};
+pub(crate) use staged_tree::{job_staging_dir, prepare_worker_dir, write_staged};
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
 
@@ -186,19 +188,11 @@ impl DeployReport {
     }
 }
 
-/// Run a deploy (or a dry-run) in the bucket at `root`.
+/// Run a deploy (or a dry-run) in the bucket at `root`. Whatever happens, `tmp/` (the staged
+/// files: rendered templates, certificate keys) is removed at the end.
 pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
     let bucket = Bucket::open_locked(root, "deploy")?;
-    if opts.dry_run {
-        return plan_workspace(&bucket, opts, out);
-    }
-    if opts.build {
-        build_in_with(&bucket, &BuildOptions::default(), out)?;
-    }
-    let executor = crate::transport::ssh_executor(&bucket);
-    let result = deploy_with(&bucket, opts, out, &executor);
-    executor.close();
-    crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
+    let result = if opts.dry_run { plan_workspace(&bucket, opts, out) } else { build_and_deploy(&bucket, opts, out) };
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
 }
@@ -208,14 +202,21 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
 /// with `pre_deploy` hooks run against the copy unless `--no-hooks`. Nothing reaches the bucket.
 fn plan_workspace(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
     let scratch = scratch::ScratchCatalog::copy(bucket)?;
-    let result = (|| {
-        build_in_with(&scratch.bucket, &BuildOptions { skip_post_build: opts.no_hooks, ..Default::default() }, out)?;
-        let executor = crate::transport::ssh_executor(&scratch.bucket);
-        let result = deploy_with(&scratch.bucket, opts, out, &executor);
-        executor.close();
-        result
-    })();
-    let _ = std::fs::remove_dir_all(bucket.paths.tmp());
+    build_in_with(&scratch.bucket, &BuildOptions { skip_post_build: opts.no_hooks, ..Default::default() }, out)?;
+    let executor = crate::transport::ssh_executor(&scratch.bucket);
+    let result = deploy_with(&scratch.bucket, opts, out, &executor);
+    executor.close();
+    result
+}
+
+fn build_and_deploy(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
+    if opts.build {
+        build_in_with(bucket, &BuildOptions::default(), out)?;
+    }
+    let executor = crate::transport::ssh_executor(bucket);
+    let result = deploy_with(bucket, opts, out, &executor);
+    executor.close();
+    crate::prometheus::push_after_deploy(bucket, opts.dry_run, result.as_ref().ok(), out);
     result
 }
 
@@ -226,8 +227,8 @@ pub fn deploy_with(
     out: &dyn Reporter,
     executor: &dyn Executor,
 ) -> Result<DeployReport> {
-    let staging_root = absolute(&bucket.paths.tmp());
-    let _ = std::fs::remove_dir_all(staging_root.join("workers"));
+    let staging_root = private_absolute(&bucket.paths.tmp())?;
+    maand_store::private_files::remove_staging(&bucket.paths)?;
     let conn = bucket.connect()?;
     let snap = Snapshot::load(&conn)?;
     let kv = shared_kv(KvStore::load(&conn)?);
@@ -700,7 +701,8 @@ impl rollout::RolloutRecords for CatalogRecords<'_> {
     }
 }
 
-fn absolute(p: &Path) -> std::path::PathBuf {
-    let _ = std::fs::create_dir_all(p);
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+/// The absolute path of a private directory of the bucket (created 0700 when missing).
+fn private_absolute(p: &Path) -> Result<std::path::PathBuf> {
+    maand_store::private_files::create_private_dir(p)?;
+    Ok(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
 }

@@ -8,7 +8,7 @@ use super::plan::AllocationPlan;
 use super::planner::{allocation_plan, hash_namespace, plan_input};
 use super::reach::Reachability;
 use super::snapshot::Snapshot;
-use super::stage::shipped_job_dir;
+use super::staged_tree::shipped_job_dir;
 use crate::build::{allocation_ns, job_ns};
 use crate::jobcmd::{lock_kv, SharedKv};
 use crate::remote_steps::{Remote, Step};

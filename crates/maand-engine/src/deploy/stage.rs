@@ -1,19 +1,21 @@
-//! Staging one allocation of a job under `tmp/workers/<ip>/jobs/<job>/` (spec §5.2): the job's
-//! files from the catalog, rendered templates, certificates — then its per-file manifest and plan
-//! hash, plus the assembled rules and consoles of the Prometheus server job. What is staged is
-//! exactly what rsync ships (minus `.tpl`, `_modules`, `_prometheus`).
+//! Staging one allocation of a job under `tmp/workers/<ip>/jobs/.<job>.next/` (spec §5.2): the
+//! job's files from the catalog, rendered templates (each with its template's mode), certificates
+//! — then its per-file manifest and plan hash, plus the assembled rules and consoles of the
+//! Prometheus server job. What is staged is exactly what rsync ships (minus `.tpl`, `_modules`,
+//! `_prometheus`), modes included.
 
+use super::staged_tree::{prepare_worker_dir, shipped_job_dir, staged_dir, write_staged};
 use super::template_data::KvTemplateData;
 use crate::build::allocation_ns;
 use crate::prometheus::ServerAssets;
 use crate::template::{render, TemplateContext};
-use maand_core::rollout::{file_md5, plan_hash, shipped_dir_name, FileManifest};
+use maand_core::rollout::{file_md5, plan_hash, rendered_file_entry, FileManifest, DEFAULT_RENDERED_MODE};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::{AllocationRow, JobFile, ReleaseFile, WorkerRow};
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
+use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub struct StageInput<'a> {
@@ -37,20 +39,9 @@ pub struct Staged {
     pub hash: String,
 }
 
-/// `tmp/workers/<ip>` — the tree rsynced to a worker.
-pub fn worker_staging_dir(staging_root: &Path, ip: &str) -> PathBuf {
-    staging_root.join("workers").join(ip)
-}
-
-pub fn job_staging_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
-    worker_staging_dir(staging_root, ip).join("jobs").join(job)
-}
-
-/// `tmp/workers/<ip>/jobs/.<job>.next` — an allocation staged for shipping into the job's side
-/// directory on the worker.
-pub fn shipped_job_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
-    worker_staging_dir(staging_root, ip).join("jobs").join(shipped_dir_name(job))
-}
+/// Mode of every staged job file: executable, as the Go maand stages them, so scripts shipped
+/// with a job can run.
+const JOB_FILE_MODE: u32 = 0o755;
 
 /// `tmp/masked/<ip>/<job>` — the allocation's rendered templates that read a secret, rendered
 /// again with every secret masked (never shipped; kept with the release, shown by diffs).
@@ -60,49 +51,52 @@ pub fn masked_job_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
 
 pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
     let ip = &input.alloc.worker_ip;
+    prepare_worker_dir(input.staging_root, ip)?;
     let dir = shipped_job_dir(input.staging_root, ip, input.job);
     for old in [&dir, &masked_job_dir(input.staging_root, ip, input.job)] {
         if old.exists() {
             fs::remove_dir_all(old).map_err(|e| io(old, e))?;
         }
     }
-    fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    staged_dir(&dir)?;
     write_job_files(&dir, input.files)?;
-    render_templates(&dir, input)?;
+    let rendered = render_templates(&dir, input)?;
     if let Some(assets) = input.prometheus {
         assets.write_into(&dir, ip)?;
     }
     write_certs(&dir, input)?;
-    let files = file_manifest(&dir)?;
+    let mut files = file_manifest(&dir)?;
+    for (rel, mode) in rendered {
+        if let Some(md5) = files.get_mut(&rel) {
+            *md5 = rendered_file_entry(md5, mode);
+        }
+    }
     let hash = plan_hash(&files);
     Ok(Staged { files, hash })
 }
 
-/// Job files (directories first), except the CLI-side `_prometheus/` tree. Files are staged
-/// executable (as the Go maand does) so scripts shipped with a job can run.
+/// Job files (directories first), except the CLI-side `_prometheus/` tree, into `dir` (a
+/// directory of a worker's staged tree).
 pub(crate) fn write_job_files(dir: &Path, files: &[JobFile]) -> Result<()> {
     let shipped = |f: &&JobFile| f.path != "_prometheus" && !f.path.starts_with("_prometheus/");
     for f in files.iter().filter(shipped).filter(|f| f.isdir) {
-        let p = dir.join(&f.path);
-        fs::create_dir_all(&p).map_err(|e| io(&p, e))?;
+        staged_dir(&dir.join(&f.path))?;
     }
     for f in files.iter().filter(shipped).filter(|f| !f.isdir) {
-        let p = dir.join(&f.path);
-        if let Some(parent) = p.parent() {
-            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-        }
-        fs::write(&p, &f.content).map_err(|e| io(&p, e))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).map_err(|e| io(&p, e))?;
+        write_staged(&dir.join(&f.path), &f.content, JOB_FILE_MODE)?;
     }
     Ok(())
 }
 
-fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
+/// Render every staged `*.tpl` next to itself (suffix dropped), with the template's mode from the
+/// workspace (0644 when the catalog does not know it). Returns each rendered file's relative path
+/// and mode.
+fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<Vec<(String, u32)>> {
     let mut templates = Vec::new();
     collect_templates(dir, &mut templates)?;
     templates.sort();
     if templates.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let ctx = TemplateContext {
         allocation_id: input.alloc.alloc_id.clone(),
@@ -122,6 +116,8 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
             .with_prometheus(input.prometheus.map(|p| &p.fragments))
     };
     let masked_dir = masked_job_dir(input.staging_root, &input.alloc.worker_ip, input.job);
+    let modes: BTreeMap<&str, u32> = input.files.iter().filter_map(|f| Some((f.path.as_str(), f.mode?))).collect();
+    let mut rendered = Vec::with_capacity(templates.len());
     for tpl in templates {
         let rel = tpl.strip_prefix(dir).unwrap_or(&tpl).to_string_lossy().into_owned();
         let source = fs::read(&tpl).map_err(|e| io(&tpl, e))?;
@@ -131,19 +127,17 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
         let in_context = |e: Error| e.context(format!("job {} on {}", input.job, input.alloc.worker_ip));
         let real = data();
         let out = render(&rel, &source, &ctx, &real).map_err(in_context)?;
+        let mode = modes.get(rel.as_str()).copied().unwrap_or(DEFAULT_RENDERED_MODE);
         let target = tpl.with_extension("");
-        fs::write(&target, out).map_err(|e| io(&target, e))?;
-        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).map_err(|e| io(&target, e))?;
+        write_staged(&target, out.as_bytes(), mode)?;
         if real.secret_read() {
             let masked = render(&rel, &source, &ctx, &data().masking()).map_err(in_context)?;
-            let target = masked_dir.join(target.strip_prefix(dir).unwrap_or(&target));
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
-            }
-            fs::write(&target, masked).map_err(|e| io(&target, e))?;
+            write_staged(&masked_dir.join(target.strip_prefix(dir).unwrap_or(&target)), masked.as_bytes(), 0o600)?;
         }
+        let target_rel = rel.strip_suffix(".tpl").unwrap_or(&rel).to_string();
+        rendered.push((target_rel, mode));
     }
-    Ok(())
+    Ok(rendered)
 }
 
 fn collect_templates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -161,29 +155,35 @@ fn collect_templates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// `certs/<name>.crt` (0644), `certs/<name>.key` (0600) from the allocation's KV, plus `ca.crt`.
 fn write_certs(dir: &Path, input: &StageInput<'_>) -> Result<()> {
-    write_cert_files(&dir.join("certs"), input.kv, input.job, &input.alloc.worker_ip)
+    write_cert_files(&dir.join("certs"), input.kv, input.key, input.job, &input.alloc.worker_ip)
 }
 
 /// The allocation's certificates from KV into `certs_dir` (created): `<name>.crt` (0644),
-/// `<name>.key` (0600), and the bucket CA as `ca.crt`. Shared with job-command staging.
-pub(crate) fn write_cert_files(certs: &Path, kv: &KvStore, job: &str, worker_ip: &str) -> Result<()> {
-    fs::create_dir_all(certs).map_err(|e| io(certs, e))?;
+/// `<name>.key` (0600, decrypted: the KV holds it encrypted), and the bucket CA as `ca.crt`.
+/// Shared with job-command staging.
+pub(crate) fn write_cert_files(
+    certs: &Path,
+    kv: &KvStore,
+    key: Option<&SecretKey>,
+    job: &str,
+    worker_ip: &str,
+) -> Result<()> {
+    staged_dir(certs)?;
     let ns = allocation_ns(job, worker_ip);
-    for key in kv.keys(&ns) {
-        let Some(file) = key.strip_prefix("certs/") else { continue };
-        if file.contains('/') || !(file.ends_with(".crt") || file.ends_with(".key")) {
-            continue;
-        }
-        let Some(pem) = kv.get(&ns, &key) else { continue };
-        let p = certs.join(file);
-        fs::write(&p, pem).map_err(|e| io(&p, e))?;
-        let mode = if file.ends_with(".key") { 0o600 } else { 0o644 };
-        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(|e| io(&p, e))?;
+    for name in kv.keys(&ns) {
+        let Some(file) = name.strip_prefix("certs/") else { continue };
+        let mode = match file {
+            f if f.contains('/') => continue,
+            f if f.ends_with(".key") => 0o600,
+            f if f.ends_with(".crt") => 0o644,
+            _ => continue,
+        };
+        let pem = kv.get_revealed(key, &ns, &name).map_err(|e| e.context(format!("job {job} on {worker_ip}")))?;
+        let Some(pem) = pem else { continue };
+        write_staged(&certs.join(file), pem.as_bytes(), mode)?;
     }
     if let Some(ca) = kv.get("maand/worker", "certs/ca.crt") {
-        let p = certs.join("ca.crt");
-        fs::write(&p, ca).map_err(|e| io(&p, e))?;
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).map_err(|e| io(&p, e))?;
+        write_staged(&certs.join("ca.crt"), ca.as_bytes(), 0o644)?;
     }
     Ok(())
 }
@@ -200,7 +200,7 @@ pub fn release_files(staging_root: &Path, ip: &str, job: &str) -> Result<Vec<Rel
         let m = masked.join(&rel);
         out.push(ReleaseFile {
             content: fs::read(&p).map_err(|e| io(&p, e))?,
-            mode: meta.permissions().mode() & 0o7777,
+            mode: std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
             masked: if m.is_file() { Some(fs::read(&m).map_err(|e| io(&m, e))?) } else { None },
             path: rel,
         });

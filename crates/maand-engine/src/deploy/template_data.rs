@@ -1,12 +1,13 @@
 //! The KV as templates see it: reads limited to the allocation's namespaces (spec §6.4), secrets
-//! decrypted, `maand` accepted as the legacy name of `maand/bucket`; plus the Prometheus fragments
-//! when rendering the Prometheus server job. With `masking`, every secret value reads as
-//! [`MASK`] (what plans and diffs show), and either way it notes whether a secret was read.
+//! and leaf private keys decrypted, `maand` accepted as the legacy name of `maand/bucket`; plus the
+//! Prometheus fragments when rendering the Prometheus server job. With `masking`, every value
+//! stored encrypted (secrets, private keys) reads as [`MASK`] (what plans and diffs show), and
+//! either way it notes whether such a value was read.
 
 use crate::template::TemplateData;
-use maand_core::kv_access::{canonical_namespace, readable_namespaces};
+use maand_core::kv_access::{canonical_namespace, is_encrypted_at_rest, readable_namespaces};
 use maand_store::kv::KvStore;
-use maand_store::secrets::{is_secret_namespace, SecretKey};
+use maand_store::secrets::SecretKey;
 use std::cell::Cell;
 
 /// What a secret value reads as when rendering for a plan.
@@ -83,7 +84,7 @@ impl<'a> KvTemplateData<'a> {
     }
 
     fn read(&self, ns: &str, key: &str) -> Result<Option<String>, String> {
-        if is_secret_namespace(ns) {
+        if is_encrypted_at_rest(ns, key) {
             let Some(secret_key) = self.key else {
                 return Err("kv encryption key is missing or invalid: secrets cannot be read".into());
             };
@@ -116,5 +117,28 @@ impl TemplateData for KvTemplateData<'_> {
 
     fn rule_files(&self) -> Result<String, String> {
         Ok(self.fragments("ruleFiles")?.rule_files.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_read_secrets_and_leaf_keys_in_plaintext() {
+        let key = SecretKey::from_bytes([4u8; 32]);
+        let mut kv = KvStore::default();
+        let ns = "maand/job/api/worker/10.0.0.1";
+        kv.put_secret(&key, ns, "certs/tls.key", "KEY PEM").unwrap();
+        kv.put(ns, "certs/tls.crt", "CRT PEM");
+        kv.put_secret(&key, "secrets/job/api", "password", "pw").unwrap();
+        let data = KvTemplateData::new(&kv, Some(&key), "api", "10.0.0.1", &[]);
+        assert_eq!(data.get(ns, "certs/tls.key").unwrap().as_deref(), Some("KEY PEM"));
+        assert_eq!(data.get(ns, "certs/tls.crt").unwrap().as_deref(), Some("CRT PEM"));
+        assert_eq!(data.get_secret("password").unwrap().as_deref(), Some("pw"));
+        let keyless = KvTemplateData::new(&kv, None, "api", "10.0.0.1", &[]);
+        let e = keyless.get(ns, "certs/tls.key").unwrap_err();
+        assert!(e.contains("kv encryption key is missing"), "{e}");
+        assert!(!e.contains("KEY PEM"));
     }
 }

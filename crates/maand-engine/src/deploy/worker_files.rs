@@ -2,13 +2,11 @@
 //! worker-side scripts `bin/runner.py` and `bin/worker.py`.
 
 use super::snapshot::Snapshot;
-use super::stage::{io, worker_staging_dir};
+use super::staged_tree::{prepare_worker_dir, staged_dir, write_staged};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::WorkerRow;
 use serde::Serialize;
 use serde_json::json;
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 pub const RUNNER_PY: &str = include_str!("worker_scripts/runner.py");
@@ -25,10 +23,10 @@ fn json_3(v: &serde_json::Value) -> Result<Vec<u8>> {
 
 /// Write `tmp/workers/<ip>/{worker.json, jobs.json, bin/}` for one worker; returns that directory.
 pub fn write_worker_root(staging_root: &Path, snap: &Snapshot, worker: &WorkerRow, update_seq: i64) -> Result<PathBuf> {
-    let dir = worker_staging_dir(staging_root, &worker.worker_ip);
+    let dir = prepare_worker_dir(staging_root, &worker.worker_ip)?;
     let bin = dir.join("bin");
-    fs::create_dir_all(&bin).map_err(|e| io(&bin, e))?;
-    fs::create_dir_all(dir.join("jobs")).map_err(|e| io(&dir, e))?;
+    staged_dir(&bin)?;
+    staged_dir(&dir.join("jobs"))?;
     let worker_json = json!({
         "bucket_id": snap.bucket_id,
         "worker_id": worker.worker_id,
@@ -42,14 +40,9 @@ pub fn write_worker_root(staging_root: &Path, snap: &Snapshot, worker: &WorkerRo
         .filter(|a| a.worker_ip == worker.worker_ip && !a.removed)
         .map(|a| json!({"job": a.job, "disabled": i64::from(a.disabled)}))
         .collect();
-    write(&dir.join("worker.json"), &json_3(&worker_json)?, 0o644)?;
-    write(&dir.join("jobs.json"), &json_3(&serde_json::Value::Array(jobs))?, 0o644)?;
-    write(&bin.join("runner.py"), RUNNER_PY.as_bytes(), 0o755)?;
-    write(&bin.join("worker.py"), WORKER_PY.as_bytes(), 0o755)?;
+    write_staged(&dir.join("worker.json"), &json_3(&worker_json)?, 0o644)?;
+    write_staged(&dir.join("jobs.json"), &json_3(&serde_json::Value::Array(jobs))?, 0o644)?;
+    write_staged(&bin.join("runner.py"), RUNNER_PY.as_bytes(), 0o755)?;
+    write_staged(&bin.join("worker.py"), WORKER_PY.as_bytes(), 0o755)?;
     Ok(dir)
-}
-
-fn write(path: &Path, content: &[u8], mode: u32) -> Result<()> {
-    fs::write(path, content).map_err(|e| io(path, e))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io(path, e))
 }

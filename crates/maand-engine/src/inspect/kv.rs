@@ -1,12 +1,13 @@
-//! `maand cat kv [list]` and `maand cat kv get <ns> <key> [--reveal]`.
+//! `maand cat kv [list]` and `maand cat kv get <ns> <key> [--reveal]`. Values stored encrypted
+//! (job secrets, leaf private keys) are shown as `[encrypted]` unless `--reveal`.
 
 use super::{check_filter, Table};
 use crate::bucket::Bucket;
-use maand_core::kv_access::readable_namespaces;
+use maand_core::kv_access::{is_encrypted_at_rest, readable_namespaces};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog;
 use maand_store::kv::KvStore;
-use maand_store::secrets::{is_secret_namespace, SecretKey};
+use maand_store::secrets::{is_encrypted, SecretKey};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -21,8 +22,13 @@ pub struct KvListOptions {
 
 const MAX_SHOWN: usize = 50;
 
-fn shown_value(ns: &str, value: &str) -> String {
-    if value.starts_with("enc:v1:") || is_secret_namespace(ns) && !value.is_empty() {
+/// Whether a stored value is hidden unless revealed: encrypted, or of a kind stored encrypted.
+fn is_hidden(ns: &str, key: &str, value: &str) -> bool {
+    is_encrypted(value) || is_encrypted_at_rest(ns, key) && !value.is_empty()
+}
+
+fn shown_value(ns: &str, key: &str, value: &str) -> String {
+    if is_hidden(ns, key, value) {
         return "[encrypted]".into();
     }
     if value.chars().count() > MAX_SHOWN {
@@ -55,7 +61,7 @@ pub fn kv_list(bucket: &Bucket, opts: &KvListOptions) -> Result<Table> {
         t.push(vec![
             json!(ns),
             json!(key),
-            json!(shown_value(ns, &entry.value)),
+            json!(shown_value(ns, key, &entry.value)),
             json!(entry.version),
             json!(entry.ttl),
             json!(entry.created_date),
@@ -112,14 +118,11 @@ pub fn kv_get(bucket: &Bucket, ns: &str, key: &str, reveal: bool) -> Result<KvGe
         .entry(ns, key)
         .filter(|e| !e.deleted)
         .ok_or_else(|| Error::new(ErrorKind::KeyNotFound, format!("namespace {ns}, key {key}")))?;
-    let value = if entry.value.starts_with("enc:v1:") {
-        if reveal {
-            SecretKey::load(&bucket.paths)?.decrypt(&entry.value)?
-        } else {
-            "[encrypted] (add --reveal to decrypt)".to_string()
-        }
-    } else {
-        entry.value.clone()
+    let value = match (is_hidden(ns, key, &entry.value), reveal) {
+        (false, _) => entry.value.clone(),
+        (true, false) => "[encrypted] (add --reveal to decrypt)".to_string(),
+        (true, true) if is_encrypted(&entry.value) => SecretKey::load(&bucket.paths)?.decrypt(&entry.value)?,
+        (true, true) => entry.value.clone(),
     };
     Ok(KvGet {
         namespace: ns.to_string(),
@@ -129,4 +132,24 @@ pub fn kv_get(bucket: &Bucket, ns: &str, key: &str, reveal: bool) -> Result<KvGe
         ttl: entry.ttl.clone(),
         created_date: entry.created_date.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_leaf_keys_are_hidden_certificates_are_not() {
+        let alloc = "maand/job/api/worker/10.0.0.1";
+        assert_eq!(shown_value(alloc, "certs/tls.key", "enc:v1:AAAA"), "[encrypted]");
+        assert_eq!(
+            shown_value(alloc, "certs/tls.key", "-----BEGIN RSA PRIVATE KEY-----"),
+            "[encrypted]",
+            "a leaf key is hidden even if it were stored in plaintext"
+        );
+        assert_eq!(shown_value("secrets/job/api", "password", "plain"), "[encrypted]");
+        assert_eq!(shown_value(alloc, "certs/tls.crt", "CRT"), "CRT");
+        assert_eq!(shown_value("vars/job/api", "x", "enc:v1:AAAA"), "[encrypted]");
+        assert_eq!(shown_value("vars/job/api", "x", &"y".repeat(60)), format!("{}...", "y".repeat(50)));
+    }
 }

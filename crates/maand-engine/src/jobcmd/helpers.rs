@@ -2,20 +2,17 @@
 //! (spec §8.6, §8.7): `maand.py` (Python standard library only), `maand.js` (Node and Bun) and
 //! `maand.ts` (Bun). They never count in a job's content hash (`rollout::is_helper_file`).
 
-use maand_core::{Error, ErrorKind, Result};
+use maand_core::Result;
 use std::path::Path;
 
 pub const MAAND_PY: &str = include_str!("helpers/maand.py");
 pub const MAAND_JS: &str = include_str!("helpers/maand.js");
 pub const MAAND_TS: &str = include_str!("helpers/maand.ts");
 
-/// Write the three helpers into `modules_dir` (created when missing).
+/// Write the three helpers (0644) into `modules_dir` (a staged directory, created when missing).
 pub fn write_helpers(modules_dir: &Path) -> Result<()> {
-    let io = |p: &Path, e: std::io::Error| Error::new(ErrorKind::Unexpected, format!("{}: {e}", p.display()));
-    std::fs::create_dir_all(modules_dir).map_err(|e| io(modules_dir, e))?;
     for (name, content) in [("maand.py", MAAND_PY), ("maand.js", MAAND_JS), ("maand.ts", MAAND_TS)] {
-        let p = modules_dir.join(name);
-        std::fs::write(&p, content).map_err(|e| io(&p, e))?;
+        crate::deploy::write_staged(&modules_dir.join(name), content.as_bytes(), 0o644)?;
     }
     Ok(())
 }

@@ -41,6 +41,8 @@ pub struct EventRun<'r> {
 pub struct JobCommands<'a> {
     catalog: CommandCatalog,
     kv: SharedKv,
+    /// The bucket's key: the runtime API's secrets and the staged certificate keys.
+    key: Option<SecretKey>,
     api: Option<RuntimeApi>,
     staging_root: PathBuf,
     workspace_jobs: PathBuf,
@@ -63,12 +65,13 @@ impl<'a> JobCommands<'a> {
     ) -> Result<JobCommands<'a>> {
         let catalog = CommandCatalog::load(conn)?;
         let root = absolute(&bucket.paths.root);
+        let key = SecretKey::load(&bucket.paths).ok();
         let api = if catalog.commands.is_empty() {
             None
         } else {
             Some(RuntimeApi::start(ApiState {
                 kv: kv.clone(),
-                key: SecretKey::load(&bucket.paths).ok(),
+                key: key.clone(),
                 commands: catalog.commands.clone(),
                 invocations: Invocations::default(),
                 semaphores: Semaphores::default(),
@@ -79,6 +82,7 @@ impl<'a> JobCommands<'a> {
         Ok(JobCommands {
             catalog,
             kv,
+            key,
             api,
             staging_root: paths.tmp(),
             workspace_jobs: paths.jobs_dir(),
@@ -179,6 +183,7 @@ impl<'a> JobCommands<'a> {
                 files,
                 script,
                 script_only: run.event == Event::HealthCheck,
+                key: self.key.as_ref(),
             };
             (stage_command(&req, &kv).map_err(|e| e.to_string())?, self.allocation_index(&kv, allocation))
         };

@@ -13,7 +13,6 @@ use maand_core::prometheus::{
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::kv::KvStore;
 use rusqlite::Connection;
-use std::fs;
 use std::path::Path;
 
 /// The port of the server job that runbook links and the certificate metrics push use.
@@ -79,9 +78,5 @@ impl ServerAssets {
 }
 
 fn write(dir: &Path, rel: &str, content: &[u8]) -> Result<()> {
-    let path = dir.join(rel);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| crate::deploy::io_error(parent, e))?;
-    }
-    fs::write(&path, content).map_err(|e| crate::deploy::io_error(&path, e))
+    crate::deploy::write_staged(&dir.join(rel), content, 0o644)
 }

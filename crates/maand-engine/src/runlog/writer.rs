@@ -1,7 +1,8 @@
 //! [`RunLog`]: the per-invocation writer that appends structured lines to `logs/<worker>.log` (or
-//! `logs/maand.log`) and to the run's copy under `logs/runs/<run_id>/`. Cheap to clone and safe to
-//! share between worker threads; each line is written whole with one `write` per file. I/O errors
-//! never stop the command: the first one is reported on stderr, the rest are dropped.
+//! `logs/maand.log`) and to the run's copy under `logs/runs/<run_id>/` (directories 0700, files
+//! 0600: output of remote commands can hold anything). Cheap to clone and safe to share between
+//! worker threads; each line is written whole with one `write` per file. I/O errors never stop
+//! the command: the first one is reported on stderr, the rest are dropped.
 
 use super::event::{build_record, LogCtx, LogEvent, RunFields};
 use super::record::{EVENT_COMMAND_BEGIN, EVENT_COMMAND_END, EVENT_COMMAND_OUTPUT};
@@ -9,9 +10,11 @@ use super::render::render_line;
 use super::timestamp::utc_timestamp;
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::Stream;
+use maand_store::file_modes::{create_dir_all_with_mode, open_append_with_mode};
+use maand_store::private_files::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 use maand_store::{BucketPaths, LogFormat};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -58,7 +61,7 @@ impl RunLog {
     pub fn open(paths: &BucketPaths, format: LogFormat, command: &str, update_seq: i64) -> Result<RunLog> {
         let run_id = uuid::Uuid::new_v4().to_string();
         let run_dir = paths.run_logs(&run_id);
-        std::fs::create_dir_all(&run_dir).map_err(|e| {
+        create_dir_all_with_mode(&run_dir, PRIVATE_DIR_MODE).map_err(|e| {
             Error::new(
                 ErrorKind::Unexpected,
                 format!("cannot create log directory {}: {e}; check that the bucket is writable", run_dir.display()),
@@ -201,7 +204,7 @@ impl Sink {
     }
 
     fn open_file(&self, path: &Path) -> Option<File> {
-        match OpenOptions::new().create(true).append(true).open(path) {
+        match open_append_with_mode(path, PRIVATE_FILE_MODE) {
             Ok(file) => Some(file),
             Err(e) => {
                 self.report(&format!("cannot open log file {}: {e}", path.display()));

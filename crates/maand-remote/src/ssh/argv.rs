@@ -129,7 +129,8 @@ fn push_destination(args: &mut Vec<String>, settings: &SshSettings, host: &str) 
 
 /// The full rsync argument list (spec internals §2.7): fixed flags, excludes, sudo rsync path,
 /// filter, `--rsh` on the worker's ControlMaster socket, source (contents of `local_dir`) and
-/// destination.
+/// destination. `--perms` (ours; the Go maand kept only executability): every shipped file gets
+/// exactly its staged mode, so a key or a private rendered file is 0600 on the worker too.
 pub(crate) fn rsync_args(
     settings: &SshSettings,
     host: &str,
@@ -151,7 +152,7 @@ pub(crate) fn rsync_args(
             "--delete",
             "--group",
             "--owner",
-            "--executability",
+            "--perms",
             "--compress",
             "--verbose",
         ]
@@ -326,7 +327,7 @@ mod tests {
                 "--delete",
                 "--group",
                 "--owner",
-                "--executability",
+                "--perms",
                 "--compress",
                 "--verbose"
             ]

@@ -57,6 +57,9 @@ pub struct JobFile {
     pub path: String,
     pub content: Vec<u8>,
     pub isdir: bool,
+    /// Permission bits of the workspace file (our table `maand_job_file_modes`); `None` for
+    /// directories and for files built by the Go maand.
+    pub mode: Option<u32>,
 }
 
 /// Everything the build writes for one job.
@@ -157,21 +160,27 @@ pub fn load_job_files(conn: &Connection, job: &str) -> Result<Vec<JobFile>> {
     let Some(job_id) = job_id else { return Ok(Vec::new()) };
     let prefix = format!("{job}/");
     let mut stmt = conn
-        .prepare("SELECT path, content, isdir FROM job_files WHERE job_id = ?1 ORDER BY path")
+        .prepare(
+            "SELECT f.path, f.content, f.isdir, m.mode FROM job_files f
+             LEFT JOIN maand_job_file_modes m ON m.job_id = f.job_id AND m.path = f.path
+             WHERE f.job_id = ?1 ORDER BY f.path",
+        )
         .map_err(db_err("read job files"))?;
     let rows = stmt
         .query_map([&job_id], |r| {
             let path: String = r.get(0)?;
             let content: Option<Vec<u8>> = r.get(1)?;
             let isdir: Option<bool> = r.get(2)?;
-            Ok((path, content.unwrap_or_default(), isdir.unwrap_or(false)))
+            let mode: Option<i64> = r.get(3)?;
+            Ok((path, content.unwrap_or_default(), isdir.unwrap_or(false), mode))
         })
         .map_err(db_err("read job files"))?;
     let mut files = Vec::new();
     for row in rows {
-        let (path, content, isdir) = row.map_err(db_err("read job files"))?;
+        let (path, content, isdir, mode) = row.map_err(db_err("read job files"))?;
         let rel = path.strip_prefix(&prefix).unwrap_or(&path).to_string();
-        files.push(JobFile { path: rel, content, isdir });
+        let mode = mode.and_then(|m| u32::try_from(m).ok()).map(|m| m & 0o777);
+        files.push(JobFile { path: rel, content, isdir, mode });
     }
     Ok(files)
 }
@@ -238,10 +247,16 @@ pub fn write_job(conn: &Connection, job: &JobWrite<'_>) -> Result<()> {
     let mut insert = conn
         .prepare("INSERT INTO job_files(job_id, path, content, isdir) VALUES (?1,?2,?3,?4)")
         .map_err(db_err("write job files"))?;
+    let mut insert_mode = conn
+        .prepare("INSERT INTO maand_job_file_modes(job_id, path, mode) VALUES (?1,?2,?3)")
+        .map_err(db_err("write job file modes"))?;
     for f in job.files {
         let path = format!("{}/{}", row.name, f.path);
         let content: Option<&[u8]> = if f.isdir { None } else { Some(&f.content) };
         insert.execute(params![row.job_id, path, content, f.isdir]).map_err(db_err("write job file"))?;
+        if let Some(mode) = f.mode {
+            insert_mode.execute(params![row.job_id, path, mode]).map_err(db_err("write job file mode"))?;
+        }
     }
     Ok(())
 }
@@ -253,7 +268,7 @@ pub fn delete_job(conn: &Connection, name: &str) -> Result<()> {
         .optional()
         .map_err(db_err("read job id"))?;
     if let Some(id) = job_id {
-        for table in ["job_selectors", "job_ports", "job_certs", "job_files", "job_commands"] {
+        for table in ["job_selectors", "job_ports", "job_certs", "job_files", "job_commands", "maand_job_file_modes"] {
             conn.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])
                 .map_err(db_err("delete job rows"))?;
         }

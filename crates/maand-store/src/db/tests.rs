@@ -250,6 +250,17 @@ fn open_sets_wal_and_busy_timeout() {
 }
 
 #[test]
+fn a_new_catalog_and_its_wal_files_are_private() {
+    use crate::file_modes::mode_of;
+    let (b, conn) = migrated();
+    conn.execute("INSERT INTO bucket(bucket_id, update_seq) VALUES ('b', 0)", []).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let p = b.paths.data_dir().join(format!("maand.db{suffix}"));
+        assert_eq!(mode_of(&p).unwrap(), 0o600, "{}", p.display());
+    }
+}
+
+#[test]
 fn open_existing_without_database_is_not_initialized() {
     let b = bucket();
     let e = open_existing(&b.paths).unwrap_err();

@@ -223,6 +223,21 @@ fn secrets_are_stored_encrypted_and_compared_on_plaintext() {
 }
 
 #[test]
+fn revealed_values_are_decrypted_when_encrypted_and_need_the_key_only_then() {
+    let key = SecretKey::from_bytes([5u8; 32]);
+    let mut kv = KvStore::default();
+    let ns = "maand/job/api/worker/10.0.0.1";
+    kv.put_secret(&key, ns, "certs/tls.key", "KEY").unwrap();
+    kv.put(ns, "certs/tls.crt", "CRT");
+    assert_eq!(kv.get_revealed(Some(&key), ns, "certs/tls.key").unwrap().as_deref(), Some("KEY"));
+    assert_eq!(kv.get_revealed(Some(&key), ns, "certs/tls.crt").unwrap().as_deref(), Some("CRT"));
+    assert_eq!(kv.get_revealed(None, ns, "certs/tls.crt").unwrap().as_deref(), Some("CRT"));
+    assert_eq!(kv.get_revealed(None, ns, "missing").unwrap(), None);
+    let e = kv.get_revealed(None, ns, "certs/tls.key").unwrap_err();
+    assert!(e.is(ErrorKind::KvKey) && e.to_string().contains("certs/tls.key"), "{e}");
+}
+
+#[test]
 fn purge_keeps_recent_history_and_drops_old_versions_and_tombstoned_keys() {
     let (_dir, conn) = catalog();
     let day = 86_400;

@@ -6,7 +6,7 @@
 use super::invocations::{Invocation, Invocations};
 use super::semaphores::{normalize_timeout, AcquireError, Semaphores};
 use crate::jobcmd::{lock_kv, SharedKv};
-use maand_core::kv_access::{canonical_namespace, is_readable, is_secret_namespace};
+use maand_core::kv_access::{canonical_namespace, is_encrypted_at_rest, is_readable};
 use maand_core::manifest::Event;
 use maand_store::catalog::CommandRow;
 use maand_store::secrets::SecretKey;
@@ -176,7 +176,7 @@ impl Call<'_> {
         }
         let ns = canonical_namespace(&requested).to_string();
         let kv = lock_kv(&self.state.kv);
-        let value = if is_secret_namespace(&ns) {
+        let value = if is_encrypted_at_rest(&ns, &key) {
             let secret_key = self.state.key.as_ref().ok_or_else(|| ApiResponse::error(500, INTERNAL))?;
             kv.get_secret(secret_key, &ns, &key).map_err(|_| ApiResponse::error(500, INTERNAL))?
         } else {

@@ -27,6 +27,7 @@ impl Fixture {
         kv.put("vars/job/api", "a", "1");
         kv.put("vars/job/db", "password_hint", "x");
         kv.put_secret(&key, "secrets/job/db", "root", "s3cret").unwrap();
+        kv.put_secret(&key, "maand/job/api/worker/10.0.0.1", "certs/tls.key", "KEY PEM").unwrap();
         kv.put("maand/bucket", "api_port", "31000");
         kv.put("maand/job/api", "rollout_order", "10.0.0.1,10.0.0.2");
         kv.put("maand/job/other", "workers", "10.0.0.9");
@@ -119,6 +120,11 @@ fn reads_follow_the_namespace_rules() {
     let v: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v, json!({"namespace": "secrets/job/db", "key": "root", "value": "s3cret"}), "upstream secret");
     assert_status(&f.call(&t, "GET", "/kv", r#"{"namespace":"maand","key":"api_port"}"#), 200, "31000");
+    assert_status(
+        &f.call(&t, "GET", "/kv", r#"{"namespace":"maand/job/api/worker/10.0.0.1","key":"certs/tls.key"}"#),
+        200,
+        r#""value":"KEY PEM""#,
+    );
     assert_status(&f.call(&t, "GET", "/kv?namespace=vars%2Fjob%2Fapi&key=b", ""), 200, r#""value":"2""#);
     assert_status(
         &f.call(&t, "GET", "/kv", r#"{"namespace":"maand/job/other","key":"workers"}"#),
