@@ -1,5 +1,5 @@
-//! Reading process state from /proc and sending signals (through the shell's `kill` builtin, as the
-//! workspace forbids unsafe code): liveness that treats zombies as gone.
+//! Reading process state from /proc and sending signals (through the shell's `kill` builtin, which
+//! keeps unsafe code to [`crate::parent_death`]): liveness that treats zombies as gone.
 
 use std::fs;
 use std::process::{Command, Stdio};
