@@ -41,6 +41,7 @@ pub(crate) fn all_pids() -> Vec<u32> {
 }
 
 /// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
+#[cfg(test)]
 pub(crate) fn process_group(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat_fields(&stat)?.nth(5 - 3)?.parse().ok()

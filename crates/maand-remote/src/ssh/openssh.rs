@@ -1,5 +1,6 @@
 //! The OpenSSH executor: per worker exactly one ControlMaster, opened on first use and shared by
 //! every script and rsync to that worker (also across threads), ended by `close()` or drop.
+//! Sockets left behind by killed runs are cleaned when an executor is made.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use maand_core::{Error, Result};
 use super::argv;
 use super::master::{unreachable_error, worker_error, Master, Target};
 use super::settings::SshSettings;
+use super::stale;
 use crate::executor::{Executor, RemoteScript, RsyncArgs, RunOutcome, Stream, WorkerAddr};
 use crate::process::{self, Finished};
 
@@ -48,7 +50,10 @@ struct MasterSlot {
 }
 
 impl OpenSsh {
+    /// An executor with no connection open yet. Control sockets left in its control directory by
+    /// maand runs that were killed are cleaned first (their masters told to exit).
     pub fn new(settings: SshSettings) -> Self {
+        stale::clean_dead_runs(&settings.control_dir);
         let id = format!("{}-{}", std::process::id(), NEXT_EXECUTOR.fetch_add(1, Ordering::Relaxed));
         OpenSsh { settings, id, links: Mutex::new(HashMap::new()) }
     }
