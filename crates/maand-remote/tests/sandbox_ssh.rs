@@ -277,8 +277,25 @@ fn frozen_worker_is_bounded_by_timeouts() {
         assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     });
 
+    // Its kernel still accepts the connection; the banner never comes. Another worker answers.
+    let started = Instant::now();
+    let err = connected.check_alive(&fx.addr(0), Some(Duration::from_secs(1))).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(err.kind, maand_core::ErrorKind::WorkerUnreachable);
+    let port = fx.addr(0).port.unwrap_or(22);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "worker {} ssh port {port}: connected, but no SSH banner within 1 s (the worker or its sshd is frozen or \
+             overloaded)",
+            fx.workers[0].ip
+        )
+    );
+    connected.check_alive(&fx.addr(1), Some(Duration::from_secs(1))).unwrap();
+
     fx.sandbox.thaw_worker(&fx.workers[0].ip).unwrap();
     assert_eq!(run(&fx.ssh(), &fx.addr(0), &["true"]).0, 0);
+    connected.check_alive(&fx.addr(0), None).unwrap();
 }
 
 #[test]

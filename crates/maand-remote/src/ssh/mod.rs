@@ -1,7 +1,9 @@
-//! The OpenSSH transport: settings, exact ssh/rsync command lines, ControlMaster lifecycle and the
-//! `OpenSsh` executor built on them, and the cleaning of sockets left by runs that were killed.
+//! The OpenSSH transport: settings, exact ssh/rsync command lines, ControlMaster lifecycle, the SSH
+//! banner that tells a live worker, the cleaning of sockets left by killed runs, and the `OpenSsh`
+//! executor built on them.
 
 mod argv;
+mod banner;
 mod master;
 mod openssh;
 mod settings;

@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use maand_core::{Error, Result};
+use maand_core::{Error, ErrorKind, Result};
 
-use super::argv;
 use super::master::{unreachable_error, worker_error, Master, Target};
 use super::settings::SshSettings;
 use super::stale;
+use super::{argv, banner};
 use crate::executor::{Executor, RemoteScript, RsyncArgs, RunOutcome, Stream, WorkerAddr};
 use crate::process::{self, Finished};
 
@@ -184,6 +184,14 @@ impl Executor for OpenSsh {
         let finished = process::run_streaming("rsync", &rsync_args, None, None, on_line)
             .map_err(|e| worker_error(&link.host, format!("cannot run rsync: {e} (install rsync)")))?;
         self.outcome(&link, finished, "rsync", self.settings.command_timeout_secs)
+    }
+
+    fn check_alive(&self, worker: &WorkerAddr, timeout: Option<Duration>) -> Result<()> {
+        let port = worker.port.unwrap_or(self.settings.default_port);
+        let timeout = timeout.unwrap_or(Duration::from_secs(self.settings.connect_timeout_secs.max(1)));
+        banner::read_banner(&worker.host, port, timeout).map(|_| ()).map_err(|why| {
+            Error::new(ErrorKind::WorkerUnreachable, format!("worker {} ssh port {port}: {why}", worker.host))
+        })
     }
 
     fn close(&self) {
