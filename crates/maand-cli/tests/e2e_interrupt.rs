@@ -5,6 +5,7 @@
 
 mod common;
 use common::cluster::Cluster;
+use common::procs::{alive, ssh_children, ssh_processes_naming, wait_until};
 use serde_json::json;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -48,50 +49,6 @@ fn spawn_deploy(c: &Cluster) -> Child {
 
 fn interrupt_group(pgid: u32) {
     assert!(Command::new("kill").args(["-s", "INT", "--", &format!("-{pgid}")]).status().unwrap().success());
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Running (not a zombie) processes whose parent is `parent` and whose command is `ssh`.
-fn ssh_children(parent: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
-            let Some(open) = stat.find('(') else { return false };
-            let Some(close) = stat.rfind(')') else { return false };
-            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-            &stat[open + 1..close] == "ssh"
-                && fields.first() != Some(&"Z")
-                && fields.get(1) == Some(&&*parent.to_string())
-        })
-        .collect()
-}
-
-/// Running ssh processes whose command line names `text` (the bucket's control socket directory).
-fn ssh_processes_naming(text: &str) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-                .replace('\0', " ");
-            cmdline.starts_with("ssh ") && cmdline.contains(text) && alive(*pid)
-        })
-        .collect()
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|stat| !matches!(stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()), Some("Z" | "X")))
-        .unwrap_or(false)
 }
 
 /// Waits for the exit status (bounded), then returns it with everything written to stderr.

@@ -313,3 +313,26 @@ fn sigint_during_a_maand_job_restart_stops_between_batches() {
         assert_eq!(kinds(&c, i), ["start"], "worker {i} was restarted after the interrupt");
     }
 }
+
+#[test]
+fn a_step_waiting_for_the_allocations_lock_is_bounded_by_its_time_limit() {
+    let c = Cluster::up(1);
+    service(&c, "one\n");
+    c.deploy(&["-b"]).ok();
+    // Something else holds the job's lock on the worker for 20 s (as a step of another run would);
+    // the sandbox's teardown kills it with the worker's other processes.
+    let hold = "setsid flock jobs/.svc.lock sleep 20 </dev/null >/dev/null 2>&1 & sleep 0.5";
+    c.bucket.maand(&["run_command", hold]).ok();
+    c.bucket.write("maand.conf", &format!("{}\nremote_timeout_seconds = 2\n", c.bucket.read("maand.conf")));
+    let started = Instant::now();
+    let out = c.bucket.maand(&["job", "restart", "svc"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("job svc is busy with another lifecycle step; waiting"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("restart svc timed out after the remote time limit (remote_timeout_seconds"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert_eq!(kinds(&c, 0), ["start"], "the restart never ran beside the holder");
+}

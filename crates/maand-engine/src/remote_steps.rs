@@ -51,14 +51,17 @@ impl Remote<'_> {
         if output.exit_code == 0 {
             Ok(())
         } else if output.exit_code == maand_remote::executor::REMOTE_TIMEOUT_EXIT_CODE {
+            let limit = match step.timeout_secs {
+                Some(secs) => format!("{secs} s"),
+                None => "the remote time limit (remote_timeout_seconds in maand.conf)".to_string(),
+            };
             Err(Error::new(
                 ErrorKind::RunCommand,
                 format!(
-                    "worker {}: {} {} timed out after {} s",
+                    "worker {}: {} {} timed out after {limit}",
                     step.worker.host,
                     step.action,
-                    step.job.unwrap_or(""),
-                    step.timeout_secs.map(|t| t.to_string()).unwrap_or_else(|| "the remote time limit".into())
+                    step.job.unwrap_or("")
                 ),
             ))
         } else {

@@ -81,7 +81,7 @@ fn opts(jobs: &[&str], wait: bool, verbose: bool) -> HealthCheckOptions {
 
 #[test]
 fn checks_every_job_and_fails_naming_the_failed_job() {
-    let dir = bucket(silent_server());
+    let dir = bucket(ssh_server());
     let lines = Lines::default();
     let bucket = Bucket::open(dir.path()).unwrap();
     let exec = RecordingExecutor::with_responder(|_| Ok(Reply::ok().with_line(Stream::Stdout, "active")));
@@ -141,7 +141,7 @@ fn checks_every_job_and_fails_naming_the_failed_job() {
 
 #[test]
 fn wait_uses_the_manifest_attempts_and_verbose_off_streams_nothing() {
-    let dir = bucket(silent_server());
+    let dir = bucket(ssh_server());
     let bucket = Bucket::open(dir.path()).unwrap();
     let lines = Lines::default();
     let exec = RecordingExecutor::with_responder(|_| Ok(Reply::ok().with_line(Stream::Stdout, "active")));
@@ -157,7 +157,7 @@ fn wait_uses_the_manifest_attempts_and_verbose_off_streams_nothing() {
 
 #[test]
 fn the_command_selects_jobs_and_errors_on_failures_and_unknown_names() {
-    let dir = bucket(silent_server());
+    let dir = bucket(ssh_server());
     let lines = Lines::default();
     let summary =
         health_check_command(dir.path(), &opts(&["api", " idle "], false, false), &|l| lines.push(l)).unwrap();
@@ -191,7 +191,7 @@ fn an_uninitialized_directory_is_refused() {
 
 #[test]
 fn the_catalog_json_reads_back_as_the_manifest_spec() {
-    let dir = bucket(silent_server());
+    let dir = bucket(ssh_server());
     let conn = Bucket::open(dir.path()).unwrap().connect().unwrap();
     let rows = maand_store::catalog::load_jobs(&conn).unwrap();
     for name in ["api", "db", "sshjob"] {

@@ -43,7 +43,7 @@ fn run_with(
     extra: &dyn ExtraCheck,
 ) -> (maand_core::Result<HealthOutcome>, Vec<String>) {
     let lines = Lines::default();
-    let target = HealthTarget { job: "api", spec, allocations, ports, use_sudo: false };
+    let target = HealthTarget { job: "api", spec, allocations, ports, use_sudo: false, require_live_workers: false };
     let result = check_job(&target, executor, extra, wait, &|l| lines.push(l));
     (result, lines.all())
 }
@@ -199,8 +199,14 @@ fn ssh_probe_runs_the_command_bounded_by_the_timeout() {
     // Under use_sudo the command gets a login shell, as `sudo -E bash -lc` did in the Go maand.
     let exec = RecordingExecutor::new();
     let lines = Lines::default();
-    let target =
-        HealthTarget { job: "api", spec: Some(&s), allocations: &allocations, ports: &ports(&[]), use_sudo: true };
+    let target = HealthTarget {
+        job: "api",
+        spec: Some(&s),
+        allocations: &allocations,
+        ports: &ports(&[]),
+        use_sudo: true,
+        require_live_workers: false,
+    };
     check_job(&target, &exec, &NoExtraChecks, false, &|l| lines.push(l)).unwrap();
     assert!(exec.calls()[0].script().unwrap().contains("\nbash -lc 'systemctl"), "{:?}", exec.calls());
 }
@@ -233,8 +239,14 @@ fn ssh_probe_output_streams_with_its_source() {
     let s = spec(vec![ssh("status")], 1, 1, 0);
     let exec = RecordingExecutor::with_responder(|_| Ok(Reply::ok().with_line(Stream::Stdout, "active")));
     let streamed = Lines::default();
-    let target =
-        HealthTarget { job: "api", spec: Some(&s), allocations: &allocations, ports: &ports(&[]), use_sudo: false };
+    let target = HealthTarget {
+        job: "api",
+        spec: Some(&s),
+        allocations: &allocations,
+        ports: &ports(&[]),
+        use_sudo: false,
+        require_live_workers: false,
+    };
     let outcome = check_job_streaming(&target, &exec, &NoExtraChecks, false, &|_| {}, &|source, stream, line| {
         streamed.push(&format!("{source} {stream:?} {line}"))
     })
@@ -333,4 +345,35 @@ fn https_probes_speak_tls() {
         "{text}"
     );
     assert!(!text.ends_with("timed out after 1 s"), "{text}");
+}
+
+#[test]
+fn a_gate_requiring_live_workers_fails_on_a_worker_that_does_not_answer_ssh() {
+    // The service port still accepts connections (a frozen host's kernel completes them).
+    let up = silent_server();
+    let s = spec(vec![tcp("api_port")], 1, 2, 0);
+    let allocations = local();
+    let exec = RecordingExecutor::new();
+    exec.set_unresponsive("127.0.0.1", true);
+    let ports = ports(&[("api_port", up)]);
+    let target = |require_live_workers| HealthTarget {
+        job: "api",
+        spec: Some(&s),
+        allocations: &allocations,
+        ports: &ports,
+        use_sudo: false,
+        require_live_workers,
+    };
+    let lines = Lines::default();
+    assert_eq!(check_job(&target(false), &exec, &NoExtraChecks, true, &|_| {}).unwrap(), HealthOutcome::Passed);
+    let e = check_job(&target(true), &exec, &NoExtraChecks, true, &|l| lines.push(l)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HealthCheckFailed);
+    assert_eq!(
+        e.to_string(),
+        "health check failed: job api: worker 127.0.0.1 ssh port 22: connected, but no SSH banner"
+    );
+    assert_eq!(lines.all(), ["health check failed: api (attempt 1/2), retrying...", "health check failed: api"]);
+
+    exec.set_unresponsive("127.0.0.1", false);
+    assert_eq!(check_job(&target(true), &exec, &NoExtraChecks, false, &|_| {}).unwrap(), HealthOutcome::Passed);
 }

@@ -1,6 +1,6 @@
 //! The transport contract the engine talks to: run a script on a worker or rsync a tree to it,
-//! streaming output lines, bounded by timeouts. Implemented by `ssh::OpenSsh` (real workers) and
-//! `recording::RecordingExecutor` (tests).
+//! streaming output lines, bounded by timeouts, and tell whether a worker's SSH server answers.
+//! Implemented by `ssh::OpenSsh` (real workers) and `recording::RecordingExecutor` (tests).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -103,6 +103,12 @@ pub trait Executor: Send + Sync {
         args: &RsyncArgs,
         on_line: &mut dyn FnMut(Stream, &str),
     ) -> Result<RunOutcome>;
+
+    /// Checks that the worker's SSH server answers: its SSH port accepts a connection and sends
+    /// the SSH banner, within `timeout` (the executor's connect timeout when `None`). A frozen
+    /// host still accepts TCP connections, so this is what tells it from a live one. Fails with
+    /// [`maand_core::ErrorKind::WorkerUnreachable`]: `worker <host> ssh port <port>: <why>`.
+    fn check_alive(&self, worker: &WorkerAddr, timeout: Option<Duration>) -> Result<()>;
 
     /// Ends every connection this executor opened.
     fn close(&self);

@@ -8,11 +8,9 @@
 //! and exits 130 at once.
 //!
 //! Children run in process groups of their own (see [`crate::process`]), so the Ctrl-C a terminal
-//! sends to its whole foreground process group reaches maand only, not the step in flight. The
-//! flip side: when maand itself is killed with SIGKILL (or crashes), nothing kills them. An ssh
-//! session then runs on until its remote command ends (the remote `timeout` bounds it) or it fails
-//! writing to its closed output pipe; a ControlMaster exits once idle for `ControlPersist`; a job
-//! command runs until it ends or writes output.
+//! sends to its whole foreground process group reaches maand only, not the step in flight. When
+//! maand itself is killed with SIGKILL (or crashes), the kernel kills each child it started
+//! ([`crate::parent_death`]): every spawn here goes through it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,8 +113,9 @@ pub fn kill_all() {
     REGISTRY.kill_all();
 }
 
-/// Spawns `command` and registers the child. A spawn under way when the second signal arrives is
-/// registered before the kill; none starts after it. `own_group` must say whether `command` starts
+/// Spawns `command` (tied to maand's life, see [`crate::parent_death`]) and registers the child. A
+/// spawn under way when the second signal arrives is registered before the kill; none starts after
+/// it. `own_group` must say whether `command` starts
 /// its own process group.
 pub(crate) fn spawn_registered(
     command: &mut std::process::Command,
@@ -189,7 +188,7 @@ impl Registry {
         own_group: bool,
     ) -> std::io::Result<(std::process::Child, Guard)> {
         let _spawning = self.spawning.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let child = command.spawn()?;
+        let child = crate::parent_death::spawn(command)?;
         let guard = self.register(child.id(), own_group);
         Ok((child, guard))
     }

@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod interrupt;
+pub mod parent_death;
 pub mod process;
 mod procfs;
 pub mod recording;

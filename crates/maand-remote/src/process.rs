@@ -2,6 +2,7 @@
 //! environment and bytes on stdin; its stdout and stderr delivered line by line to a callback on
 //! the calling thread; killed (with its own process group) when its deadline passes.
 //! Output still held open by children of a program that ended is read for a bounded time only.
+//! A program that runs until stopped (an ssh ControlMaster) is started and reaped separately.
 //!
 //! Every program starts in a process group of its own, so a terminal's Ctrl-C (sent to the whole
 //! foreground process group) reaches maand only and the step in flight finishes, and is registered
@@ -165,24 +166,35 @@ pub(crate) fn run_streaming(
     LocalProcess { stdin, deadline, ..LocalProcess::new(program, args) }.run(on_line)
 }
 
-/// Runs a program that leaves a background child behind (`ssh -f`): stdout is discarded and
-/// stderr appended to `stderr_file`, so no pipe stays open after the foreground process exits.
-/// It starts in a process group of its own (as does, until it detaches, the child it leaves),
-/// registered with [`crate::interrupt`] until it exits; killed with its group at the deadline.
-pub(crate) fn run_detaching(
+/// Starts a program that runs until it is stopped (an ssh ControlMaster): stdin and stdout
+/// discarded, stderr appended to `stderr_file`, in a process group of its own, tied to maand's
+/// life like every child, and registered with [`crate::interrupt`] while the returned guard lives
+/// (drop it once the child has been reaped).
+pub(crate) fn spawn_background(
     program: &str,
     args: &[String],
     stderr_file: &Path,
-    deadline: Duration,
-) -> std::io::Result<Finished> {
-    let started = Instant::now();
+) -> std::io::Result<(Child, interrupt::Guard)> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(stderr_file)?;
     let mut command = Command::new(program);
     command.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log)).process_group(0);
-    let (mut child, _registered) = interrupt::spawn_registered(&mut command, true)?;
-    let mut killed_at_deadline = false;
-    let exit_code = wait_exit(&mut child, Some(started + deadline), &mut killed_at_deadline, &kill_group)?;
-    Ok(Finished { exit_code, killed_at_deadline, duration: started.elapsed() })
+    interrupt::spawn_registered(&mut command, true)
+}
+
+/// Waits up to `grace` for a child to exit, else kills it with its process group; reaps it.
+pub(crate) fn reap_within(child: &mut Child, grace: Duration) {
+    let until = Instant::now() + grace;
+    loop {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        if Instant::now() >= until {
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    kill_group(child);
+    let _ = child.wait();
 }
 
 /// Sends each line of `reader` (without its line ending) to `tx` from a background thread.
@@ -312,42 +324,37 @@ mod tests {
     }
 
     #[test]
-    fn a_detaching_program_and_the_child_it_leaves_run_outside_our_group() {
+    fn a_background_program_logs_stderr_runs_in_its_own_group_and_is_reaped() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("stderr");
-        // Like `ssh -f`: the foreground shell reports its group, leaves a background child behind
-        // that reports its own, and exits.
-        let script = "cut -d' ' -f5 /proc/$$/stat >&2; (cut -d' ' -f5 /proc/self/stat >&2; sleep 1) & exit 0";
-        let f = run_detaching("sh", &["-c".to_string(), script.to_string()], &log, Duration::from_secs(10)).unwrap();
-        assert_eq!(f.exit_code, 0);
+        let script = "echo to-stderr >&2; echo to-stdout; exec sleep 30";
+        let (mut child, guard) = spawn_background("sh", &["-c".to_string(), script.to_string()], &log).unwrap();
+        let pid = child.id();
+        assert!(interrupt::is_registered(pid), "registered while its guard lives");
+        assert_eq!(procfs::process_group(pid), Some(pid), "it leads a process group of its own");
+        assert_ne!(procfs::process_group(pid), Some(our_group()));
         let until = Instant::now() + Duration::from_secs(5);
-        let mut groups = Vec::new();
-        while Instant::now() < until {
-            groups = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect::<Vec<_>>();
-            if groups.len() == 2 {
-                break;
-            }
+        while std::fs::read_to_string(&log).unwrap_or_default().is_empty() && Instant::now() < until {
             thread::sleep(Duration::from_millis(20));
         }
-        assert_eq!(groups.len(), 2, "{groups:?}");
-        assert_eq!(groups[0], groups[1], "the background child stays in the program's group");
-        assert_ne!(groups[0], our_group().to_string());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "to-stderr\n", "stderr logged, stdout discarded");
+
+        let started = Instant::now();
+        reap_within(&mut child, Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        assert!(child.try_wait().unwrap().is_some(), "killed after the grace and reaped");
+        drop(guard);
+        assert!(!interrupt::is_registered(pid));
     }
 
     #[test]
-    fn a_detaching_program_is_killed_with_its_group_at_the_deadline() {
+    fn reaping_a_program_that_exits_in_time_does_not_kill_it() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("stderr");
-        let script = "sleep 30 & echo $! >&2; sleep 30";
-        let f = run_detaching("sh", &["-c".to_string(), script.to_string()], &log, Duration::from_millis(300)).unwrap();
-        assert!(f.killed_at_deadline);
-        assert!(f.duration < Duration::from_secs(5), "{:?}", f.duration);
-        let background: u32 = std::fs::read_to_string(&log).unwrap().trim().parse().unwrap();
-        let until = Instant::now() + Duration::from_secs(5);
-        while procfs::pid_is_alive(background) && Instant::now() < until {
-            thread::sleep(Duration::from_millis(20));
-        }
-        assert!(!procfs::pid_is_alive(background), "the background sleep died with its group");
+        let (mut child, _guard) =
+            spawn_background("sh", &["-c".to_string(), "sleep 0.2; exit 3".to_string()], &log).unwrap();
+        reap_within(&mut child, Duration::from_secs(5));
+        assert_eq!(child.try_wait().unwrap().and_then(|s| s.code()), Some(3));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Reading process state from /proc and sending signals (through the shell's `kill` builtin, as the
-//! workspace forbids unsafe code): liveness that treats zombies as gone.
+//! Reading process state from /proc and sending signals (through the shell's `kill` builtin, which
+//! keeps unsafe code to [`crate::parent_death`]): liveness that treats zombies as gone.
 
 use std::fs;
 use std::process::{Command, Stdio};
@@ -41,6 +41,7 @@ pub(crate) fn all_pids() -> Vec<u32> {
 }
 
 /// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
+#[cfg(test)]
 pub(crate) fn process_group(pid: u32) -> Option<u32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat_fields(&stat)?.nth(5 - 3)?.parse().ok()

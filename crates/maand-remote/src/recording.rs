@@ -1,12 +1,14 @@
 //! A fake executor for engine tests: records every call (worker, rendered script, rsync arguments)
 //! and answers each with whatever the test's responder decides (default: success, no output).
+//! Every worker's SSH server answers unless the test marks it unresponsive (a frozen worker).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use maand_core::Result;
+use maand_core::{Error, ErrorKind, Result};
 
 use crate::executor::{Executor, RemoteScript, RsyncArgs, RunOutcome, Stream, WorkerAddr};
 
@@ -63,6 +65,8 @@ pub struct RecordingExecutor {
     calls: Mutex<Vec<Call>>,
     responder: Box<Responder>,
     closes: AtomicUsize,
+    /// Hosts whose SSH server does not answer `check_alive`.
+    unresponsive: Mutex<BTreeSet<String>>,
 }
 
 impl Default for RecordingExecutor {
@@ -79,12 +83,27 @@ impl RecordingExecutor {
 
     /// Every call is answered by `responder` (an `Err` is returned to the caller as is).
     pub fn with_responder(responder: impl Fn(&Call) -> Result<Reply> + Send + Sync + 'static) -> Self {
-        RecordingExecutor { calls: Mutex::new(Vec::new()), responder: Box::new(responder), closes: AtomicUsize::new(0) }
+        RecordingExecutor {
+            calls: Mutex::new(Vec::new()),
+            responder: Box::new(responder),
+            closes: AtomicUsize::new(0),
+            unresponsive: Mutex::default(),
+        }
     }
 
     /// Every call made so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes `host`'s SSH server stop answering `check_alive` (`false`: answer again).
+    pub fn set_unresponsive(&self, host: &str, unresponsive: bool) {
+        let mut hosts = self.unresponsive.lock().unwrap_or_else(|p| p.into_inner());
+        if unresponsive {
+            hosts.insert(host.to_string());
+        } else {
+            hosts.remove(host);
+        }
     }
 
     /// How many times `close()` was called.
@@ -132,6 +151,17 @@ impl Executor for RecordingExecutor {
         self.answer(call, on_line)
     }
 
+    fn check_alive(&self, worker: &WorkerAddr, _timeout: Option<Duration>) -> Result<()> {
+        if self.unresponsive.lock().unwrap_or_else(|p| p.into_inner()).contains(&worker.host) {
+            let port = worker.port.unwrap_or(22);
+            return Err(Error::new(
+                ErrorKind::WorkerUnreachable,
+                format!("worker {} ssh port {port}: connected, but no SSH banner", worker.host),
+            ));
+        }
+        Ok(())
+    }
+
     fn close(&self) {
         self.closes.fetch_add(1, Ordering::SeqCst);
     }
@@ -140,7 +170,6 @@ impl Executor for RecordingExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use maand_core::{Error, ErrorKind};
 
     #[test]
     fn records_calls_and_replays_scripted_answers() {
@@ -178,5 +207,20 @@ mod tests {
             Call::Rsync { worker: w1, local_dir: "/src".into(), remote_dir: "/opt/worker/b".into(), args }
         );
         assert_eq!(exec.close_count(), 1);
+    }
+
+    #[test]
+    fn workers_answer_unless_marked_unresponsive() {
+        let exec = RecordingExecutor::new();
+        let worker = WorkerAddr::new("10.0.0.3", Some(2222));
+        exec.check_alive(&worker, None).unwrap();
+        exec.set_unresponsive("10.0.0.3", true);
+        let err = exec.check_alive(&worker, None).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::WorkerUnreachable);
+        assert_eq!(err.to_string(), "worker 10.0.0.3 ssh port 2222: connected, but no SSH banner");
+        exec.check_alive(&WorkerAddr::new("10.0.0.4", None), None).unwrap();
+        exec.set_unresponsive("10.0.0.3", false);
+        exec.check_alive(&worker, None).unwrap();
+        assert!(exec.calls().is_empty(), "liveness checks are not calls");
     }
 }

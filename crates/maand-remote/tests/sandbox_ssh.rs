@@ -277,8 +277,25 @@ fn frozen_worker_is_bounded_by_timeouts() {
         assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     });
 
+    // Its kernel still accepts the connection; the banner never comes. Another worker answers.
+    let started = Instant::now();
+    let err = connected.check_alive(&fx.addr(0), Some(Duration::from_secs(1))).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(err.kind, maand_core::ErrorKind::WorkerUnreachable);
+    let port = fx.addr(0).port.unwrap_or(22);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "worker {} ssh port {port}: connected, but no SSH banner within 1 s (the worker or its sshd is frozen or \
+             overloaded)",
+            fx.workers[0].ip
+        )
+    );
+    connected.check_alive(&fx.addr(1), Some(Duration::from_secs(1))).unwrap();
+
     fx.sandbox.thaw_worker(&fx.workers[0].ip).unwrap();
     assert_eq!(run(&fx.ssh(), &fx.addr(0), &["true"]).0, 0);
+    connected.check_alive(&fx.addr(0), None).unwrap();
 }
 
 #[test]
@@ -418,4 +435,53 @@ fn is_live(pid: u32) -> bool {
             !matches!(stat.rsplit(')').next().and_then(|rest| rest.trim_start().chars().next()), Some('Z' | 'X'))
         })
         .unwrap_or(false)
+}
+
+#[test]
+fn a_master_left_by_a_killed_run_is_ended_by_the_next_executor() {
+    let Some(fx) = Fixture::up() else { return };
+    let settings = fx.settings();
+    fs::create_dir_all(&settings.control_dir).unwrap();
+    // A detached master (as a maand older than parent-death signals left one) of a process that
+    // no longer exists: its socket is named after that process.
+    let dead = 4_190_000 + std::process::id() % 4_000;
+    assert!(!is_live(dead));
+    let port = fx.addr(0).port.unwrap_or(22).to_string();
+    let socket = settings.control_dir.join(format!("{dead}-1-{}-{port}", fx.workers[0].ip.replace('.', "_")));
+    let control = format!("ControlPath={}", socket.display());
+    let key = fx.key.display().to_string();
+    let options = [
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-i",
+        &key,
+        "-p",
+        &port,
+    ];
+    let started = std::process::Command::new("ssh")
+        .args(options)
+        .args(["-o", &control, "-o", "ControlMaster=yes", "-o", "ControlPersist=300", "-N", "-f", "-l", "root"])
+        .arg(&fx.workers[0].ip)
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let check = std::process::Command::new("ssh").args(["-o", &control, "-O", "check", "x"]).output().unwrap();
+    let answer = String::from_utf8_lossy(&check.stderr).to_string();
+    let pid: u32 = answer.split("pid=").nth(1).unwrap().split(')').next().unwrap().parse().unwrap();
+    assert!(is_live(pid), "{answer}");
+
+    let ssh = fx.ssh();
+    assert!(!socket.exists(), "the dead run's socket is removed");
+    let until = Instant::now() + Duration::from_secs(2);
+    while is_live(pid) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!is_live(pid), "the dead run's master was told to exit");
+    // The new executor works as usual.
+    assert_eq!(run(&ssh, &fx.addr(0), &["true"]).0, 0);
+    ssh.close();
 }

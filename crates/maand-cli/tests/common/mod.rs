@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod etcd;
 pub mod grpc;
 pub mod jobcmd;
+pub mod procs;
 
 use assert_cmd::Command;
 use serde_json::Value;

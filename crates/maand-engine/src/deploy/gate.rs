@@ -1,6 +1,7 @@
-//! The deploy's health gate and its pre-flight check: the job's manifest probes, then its
-//! `health_check` commands, on the allocations in scope — waiting up to the manifest's attempts
-//! after a batch, one try per allocation before a rollout (DESIGN §3.14–3.15).
+//! The deploy's health gate and its pre-flight check: each allocation's worker answering SSH with
+//! its banner, the job's manifest probes, then its `health_check` commands, on the allocations in
+//! scope — waiting up to the manifest's attempts after a batch, one try per allocation before a
+//! rollout (DESIGN §3.14–3.15).
 
 use super::snapshot::Snapshot;
 use crate::bucket::Bucket;
@@ -64,6 +65,7 @@ impl GateContext<'_> {
             allocations: &allocations,
             ports: &ports,
             use_sudo: self.bucket.conf.use_sudo,
+            require_live_workers: true,
         };
         check_job(&target, self.executor, self.extra, wait, report).map(|_| ())
     }

@@ -56,6 +56,7 @@ use snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 /// Jobs of one wave rolled out at once. Bounded so that the SSH sessions multiplexed over one
 /// worker's connection stay well under sshd's default `MaxSessions` (10).
@@ -257,7 +258,7 @@ pub fn deploy_with(
     // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says).
     report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    let reach = reach::Reachability::default();
+    let reach = reach::Reachability::new(Duration::from_secs(bucket.conf.connect_timeout_seconds.max(1)));
     if !opts.dry_run {
         let outcome = reconcile::reconcile(
             &reconcile::ReconcileInput {

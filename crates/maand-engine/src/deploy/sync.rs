@@ -54,9 +54,7 @@ impl Syncer<'_> {
     }
 
     fn sync_worker(&self, w: &maand_store::catalog::WorkerRow, filter: &str) -> Result<()> {
-        if let Some(why) = self.reach.why(&w.worker_ip) {
-            return Err(Error::new(ErrorKind::WorkerUnreachable, why));
-        }
+        self.reach.check(self.remote.executor, &crate::transport::worker_addr(w))?;
         let result = self.ship(w, filter);
         if let Err(e) = &result {
             self.reach.record(&w.worker_ip, e);

@@ -1,6 +1,6 @@
-//! `maand health_check` (spec §3.4, §9.1): the worker SSH-port gate, then every selected job's
-//! gate (up to 16 jobs at once) — manifest probes, then the job's `health_check` commands —
-//! summarised per job for the terminal and `--json`.
+//! `maand health_check` (spec §3.4, §9.1): the worker gate (every worker's SSH server answers with
+//! its banner), then every selected job's gate (up to 16 jobs at once) — manifest probes, then the
+//! job's `health_check` commands — summarised per job for the terminal and `--json`.
 
 use super::check_workers;
 use super::job::{gate_job, JobVerdict};
@@ -53,7 +53,7 @@ pub struct JobHealth {
 #[must_use]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct HealthSummary {
-    /// Workers that passed the SSH-port gate.
+    /// Workers that passed the worker gate.
     pub workers: usize,
     /// Checked jobs in name order.
     pub jobs: Vec<JobHealth>,
@@ -99,7 +99,7 @@ pub fn run_health_check(
     let conn = bucket.connect()?;
     let catalog = HealthCatalog::load(&conn)?;
     let jobs = catalog.select(&opts.jobs)?;
-    check_workers(&catalog.workers, bucket.conf.ssh_port, opts.wait, report)?;
+    check_workers(executor, &catalog.workers, bucket.conf.parallel, opts.wait, report)?;
     let has_commands = catalog::load_job_commands(&conn)?.iter().any(|c| c.executed_on == Event::HealthCheck.as_str());
     let log = if has_commands {
         RunLog::open(&bucket.paths, bucket.conf.log_format, "healthcheck", catalog::bucket_row(&conn)?.update_seq)?

@@ -1,6 +1,7 @@
 //! The health gate of one job (spec §9.1 step 4, internals §7.5): skip without active allocations
-//! or without anything to check; otherwise tries of "every probe on every allocation in parallel,
-//! then the extra checks", retried while waiting, with the spec's progress lines.
+//! or without anything to check; otherwise tries of "the allocations' workers answer SSH (when
+//! required), every probe on every allocation in parallel, then the extra checks", retried while
+//! waiting, with the spec's progress lines.
 
 use super::parallel::bounded_map;
 use super::probe::{OutputSink, ProbeContext};
@@ -24,7 +25,8 @@ pub(crate) enum JobVerdict {
     Failed(String),
 }
 
-/// One try = every probe on every allocation in parallel (all must pass), then the extra checks.
+/// One try = each allocation's worker answering SSH when the target requires it, then every probe
+/// on every allocation in parallel (all must pass), then the extra checks.
 /// With `wait`: up to the manifest's `wait.attempts` tries, `wait.interval_seconds` apart (30 x 1 s
 /// without a manifest health_check); without: one try. Progress lines go to `report`; a final
 /// failure is `health check failed: job <job>: <worker> <probe>: <reason>`.
@@ -89,7 +91,18 @@ pub(crate) fn gate_job(
     };
     let pairs: Vec<(&WorkerAddr, &ProbeKind)> =
         target.allocations.iter().flat_map(|a| probes.iter().map(move |p| (&a.worker, p))).collect();
+    let workers: Vec<&WorkerAddr> =
+        if target.require_live_workers { target.allocations.iter().map(|a| &a.worker).collect() } else { Vec::new() };
     let try_once = || -> std::result::Result<(), String> {
+        let dead: Vec<String> =
+            bounded_map(&workers, PROBE_PARALLELISM, |w| executor.check_alive(w, Some(ctx.timeout)).err())
+                .into_iter()
+                .flatten()
+                .map(|e| e.detail)
+                .collect();
+        if !dead.is_empty() {
+            return Err(dead.join("; "));
+        }
         let failures: Vec<String> =
             bounded_map(&pairs, PROBE_PARALLELISM, |(worker, probe)| ctx.run(worker, probe).err())
                 .into_iter()

@@ -1,6 +1,6 @@
 //! Health checks (spec §2.7, §9): the manifest probes (tcp, http, ssh) of a job on its active
-//! allocations plus pluggable extra checks, with bounded waits; the worker SSH-port gate; and the
-//! `maand health_check` command built from both.
+//! allocations plus pluggable extra checks, with bounded waits; the worker gate (each worker's SSH
+//! server answers with its banner); and the `maand health_check` command built from both.
 
 mod command;
 mod job;
@@ -45,6 +45,11 @@ pub struct HealthTarget<'a> {
     /// maand.conf `use_sudo`: ssh probes then run in a login shell (`bash -lc`), as the Go maand's
     /// `sudo -E bash -lc` (the executor itself adds the sudo).
     pub use_sudo: bool,
+    /// Also require, on every try, that each allocation's worker answers SSH with its banner
+    /// (within the probe timeout): a frozen host still accepts TCP connections on its services'
+    /// ports. Deploy and `maand job` gates set it; `maand health_check` checks every worker once
+    /// before the jobs instead.
+    pub require_live_workers: bool,
 }
 
 /// How a job's gate ended when it did not fail.

@@ -25,6 +25,7 @@ impl JobInputs {
             allocations: &self.allocations,
             ports: &self.ports,
             use_sudo,
+            require_live_workers: false,
         }
     }
 }

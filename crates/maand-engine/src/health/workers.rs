@@ -1,22 +1,25 @@
-//! The worker gate of `maand health_check` (spec §3.4, §9.1 step 2): a TCP connect to every
-//! worker's SSH port, one worker after another, retried while waiting.
+//! The worker gate of `maand health_check` (spec §3.4, §9.1 step 2): every worker's SSH server
+//! must answer — its SSH port accepts a connection and sends the SSH banner (a frozen host still
+//! accepts TCP connections) — checked in parallel, retried while waiting.
 
-use super::net::tcp_connect;
+use super::parallel::bounded_map;
 use super::retry::RetryPolicy;
 use maand_core::health_check::{DEFAULT_WAIT_ATTEMPTS, DEFAULT_WAIT_INTERVAL_SECONDS};
 use maand_core::{Error, ErrorKind, Result};
-use maand_remote::WorkerAddr;
+use maand_remote::{Executor, WorkerAddr};
 use std::time::Duration;
 
-/// Time limit of one worker's TCP connect.
+/// Time limit of one worker's check: connecting to its SSH port and reading the banner.
 pub const WORKER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to every worker's SSH port (its own port, else `default_port`) in order, 5 s each.
-/// With `wait`: up to 30 tries 1 s apart. Every unreachable worker is named in the error
+/// Checks that every worker's SSH server answers (its own port, else the executor's default),
+/// within 5 s each, at most `parallel` at once. With `wait`: up to 30 tries 1 s apart. Every
+/// worker that does not answer is named in the error, in the order given
 /// (`health check failed: worker 10.0.0.1 ssh port 22: connection refused`).
 pub fn check_workers(
+    executor: &dyn Executor,
     workers: &[WorkerAddr],
-    default_port: u16,
+    parallel: usize,
     wait: bool,
     report: &(dyn Fn(&str) + Sync),
 ) -> Result<()> {
@@ -25,15 +28,12 @@ pub fn check_workers(
         return Ok(());
     }
     let try_once = || -> std::result::Result<(), String> {
-        let failures: Vec<String> = workers
-            .iter()
-            .filter_map(|w| {
-                let port = w.port.unwrap_or(default_port);
-                tcp_connect(&w.host, port, WORKER_CONNECT_TIMEOUT)
-                    .err()
-                    .map(|r| format!("worker {w} ssh port {port}: {r}"))
-            })
-            .collect();
+        let failures: Vec<String> =
+            bounded_map(workers, parallel, |w| executor.check_alive(w, Some(WORKER_CONNECT_TIMEOUT)).err())
+                .into_iter()
+                .flatten()
+                .map(|e| e.detail)
+                .collect();
         if failures.is_empty() {
             Ok(())
         } else {

@@ -51,7 +51,33 @@ pub fn http_server(status: u16) -> u16 {
     })
 }
 
-/// Accepts connections (a TCP probe passes) and never answers (an HTTP probe times out).
+/// Answers every connection with an SSH banner (as a live sshd does), then holds it a while.
+pub fn ssh_server() -> u16 {
+    serve(|mut stream| {
+        let _ = stream.write_all(b"SSH-2.0-OpenSSH_test\r\n");
+        std::thread::sleep(Duration::from_secs(30));
+    })
+}
+
+/// An OpenSSH executor for liveness checks only (it never runs ssh): `default_port` for workers
+/// without their own.
+pub fn ssh_executor(default_port: u16) -> maand_remote::OpenSsh {
+    maand_remote::OpenSsh::new(maand_remote::SshSettings {
+        user: "root".into(),
+        key_path: "/nonexistent/key".into(),
+        default_port,
+        use_sudo: false,
+        host_key_checking: maand_remote::HostKeyPolicy::AcceptNew,
+        known_hosts: "/nonexistent/known_hosts".into(),
+        control_dir: std::env::temp_dir().join("maand-health-tests-no-ssh"),
+        connect_timeout_secs: 5,
+        command_timeout_secs: 5,
+        connect_retries: 0,
+    })
+}
+
+/// Accepts connections (a TCP probe passes) and never answers (an HTTP probe times out, and so
+/// does a worker check: no SSH banner, as from a frozen host).
 pub fn silent_server() -> u16 {
     serve(|stream| {
         std::thread::sleep(Duration::from_secs(30));

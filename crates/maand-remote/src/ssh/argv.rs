@@ -16,8 +16,6 @@ pub(crate) const MAX_CONTROL_PATH: usize = 100;
 /// Keepalive probes: a worker that stops answering is detected within interval × count seconds.
 pub(crate) const SERVER_ALIVE_INTERVAL_SECS: u64 = 5;
 pub(crate) const SERVER_ALIVE_COUNT_MAX: u64 = 3;
-/// A master left behind by a crashed maand exits after this long without sessions.
-pub(crate) const CONTROL_PERSIST_IDLE_SECS: u64 = 300;
 
 /// Where the ControlMaster socket of one worker for one executor lives:
 /// `<control_dir>/<executor_id>-<host>-<port>`, or a hashed name in the system temp directory
@@ -30,7 +28,13 @@ pub(crate) fn control_path(control_dir: &Path, executor_id: &str, host: &str, po
     }
     let mut hasher = DefaultHasher::new();
     path.hash(&mut hasher);
-    std::env::temp_dir().join("maand-ssh").join(format!("{executor_id}-{:016x}", hasher.finish()))
+    hashed_control_dir().join(format!("{executor_id}-{:016x}", hasher.finish()))
+}
+
+/// Where control sockets whose path in the control directory would be too long live (shared by
+/// every bucket).
+pub(crate) fn hashed_control_dir() -> PathBuf {
+    std::env::temp_dir().join("maand-ssh")
 }
 
 /// Host as a file-name fragment: anything but letters, digits and `-` becomes `_`.
@@ -83,18 +87,16 @@ fn path_option(name: &str, path: &Path) -> String {
     }
 }
 
-/// Starts the ControlMaster in the background once authenticated (`-N -f`).
+/// Runs the ControlMaster in the foreground (`-N`, `ControlPersist=no` whatever ~/.ssh/config
+/// says), so it stays maand's child and dies with it.
 pub(crate) fn master_args(settings: &SshSettings, host: &str, port: u16, control_path: &Path) -> Vec<String> {
     let mut args = common_options(settings, port, control_path);
-    args.extend(
-        ["-o", "ControlMaster=yes", "-o", &format!("ControlPersist={CONTROL_PERSIST_IDLE_SECS}s"), "-N", "-f"]
-            .map(String::from),
-    );
+    args.extend(["-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-N"].map(String::from));
     push_destination(&mut args, settings, host);
     args
 }
 
-/// Asks the master over its socket: `check` (is it alive, which pid) or `exit`.
+/// Asks the master over its socket: `check` (is it alive) or `exit`.
 pub(crate) fn control_args(
     settings: &SshSettings,
     host: &str,
@@ -282,13 +284,10 @@ mod tests {
     }
 
     #[test]
-    fn master_argv_backgrounds_after_auth() {
+    fn master_argv_stays_in_the_foreground() {
         let args = master_args(&settings(), "10.0.0.1", 22, Path::new("/c"));
-        let tail: Vec<&str> = args.iter().rev().take(10).rev().map(String::as_str).collect();
-        assert_eq!(
-            tail,
-            ["-o", "ControlMaster=yes", "-o", "ControlPersist=300s", "-N", "-f", "-l", "agent", "--", "10.0.0.1"]
-        );
+        let tail: Vec<&str> = args.iter().rev().take(9).rev().map(String::as_str).collect();
+        assert_eq!(tail, ["-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-N", "-l", "agent", "--", "10.0.0.1"]);
     }
 
     #[test]

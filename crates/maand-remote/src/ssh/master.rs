@@ -1,25 +1,32 @@
 //! One ControlMaster connection to one worker: starting it (retrying with backoff only when the
 //! connection itself fails), telling whether it is still alive, explaining why it failed, ending it.
-//! A running master is registered with [`crate::interrupt`], so aborting maand kills it.
+//! The master is a foreground `ssh -N` child of maand (never `-f`, which would detach it): it is
+//! registered with [`crate::interrupt`], so aborting maand kills it, and like every child it dies
+//! with maand (see [`crate::parent_death`]).
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::Child;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use maand_core::{Error, ErrorKind, Result};
 
 use super::argv;
 use super::settings::{HostKeyPolicy, SshSettings};
-use crate::procfs::{pid_is_alive, process_group};
+use crate::procfs::pid_is_alive;
 use crate::{interrupt, process};
 
-/// Time for the foreground `ssh -f` beyond ConnectTimeout (authentication, slow key exchange).
+/// Time for authentication and a slow key exchange beyond ConnectTimeout.
 const MASTER_START_SLACK: Duration = Duration::from_secs(10);
-/// Bound on `ssh -O check|exit`, which only talk to the local socket.
-const CONTROL_COMMAND_DEADLINE: Duration = Duration::from_secs(5);
+/// Bound on `ssh -O exit`, which only talks to the local socket.
+pub(crate) const CONTROL_COMMAND_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a master told to exit may take before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How often a starting master is checked.
+const START_POLL: Duration = Duration::from_millis(10);
 /// Longest pause between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -36,9 +43,20 @@ pub(crate) struct Target<'a> {
 pub(crate) struct Master {
     control_path: PathBuf,
     log_path: PathBuf,
-    pid: Option<u32>,
-    /// Keeps the master (whose pid is known) in the interrupt registry until it is stopped.
-    _registered: Option<interrupt::Guard>,
+    /// The `ssh -N` holding the connection.
+    process: Child,
+    /// Keeps the master in the interrupt registry until it is stopped and reaped.
+    _registered: interrupt::Guard,
+}
+
+/// How a master's start ended.
+enum Startup {
+    /// Authenticated: its socket accepts sessions.
+    Ready,
+    /// It exited (its log says why).
+    Exited,
+    /// Neither within the deadline.
+    TimedOut,
 }
 
 /// An error about a worker: `worker <host>: <detail>`.
@@ -68,21 +86,20 @@ impl Master {
             let _ = fs::remove_file(target.control_path);
             fs::write(&log_path, b"")
                 .map_err(|e| worker_error(target.host, format!("cannot write {}: {e}", log_path.display())))?;
-            let finished = process::run_detaching("ssh", &args, &log_path, deadline)
+            let (mut master, registered) = process::spawn_background("ssh", &args, &log_path)
                 .map_err(|e| worker_error(target.host, format!("cannot run ssh: {e} (install openssh-client)")))?;
-            let stderr = fs::read_to_string(&log_path).unwrap_or_default();
-            if finished.exit_code == 0 && !finished.killed_at_deadline {
-                let pid = query_pid(target);
-                // The master detached into a session of its own (so a group of its own, too).
-                let registered = pid.map(|pid| interrupt::register(pid, process_group(pid) == Some(pid)));
+            let startup = wait_ready(&mut master, target.control_path, deadline);
+            if let Startup::Ready = startup {
                 return Ok(Master {
                     control_path: target.control_path.to_path_buf(),
                     log_path,
-                    pid,
+                    process: master,
                     _registered: registered,
                 });
             }
-            last_reason = if finished.killed_at_deadline {
+            process::reap_within(&mut master, Duration::ZERO);
+            let stderr = fs::read_to_string(&log_path).unwrap_or_default();
+            last_reason = if let Startup::TimedOut = startup {
                 format!("no answer within {} s", deadline.as_secs())
             } else {
                 match classify_failure(target, &stderr) {
@@ -106,7 +123,7 @@ impl Master {
 
     /// The socket still exists and the master process is still running.
     pub(crate) fn is_alive(&self) -> bool {
-        self.control_path.exists() && self.pid.is_none_or(pid_is_alive)
+        self.control_path.exists() && pid_is_alive(self.process.id())
     }
 
     /// The last thing the master logged (why it went away), if anything.
@@ -114,14 +131,34 @@ impl Master {
         last_line(&fs::read_to_string(&self.log_path).unwrap_or_default())
     }
 
-    /// Ends the master (`ssh -O exit`) and removes its files.
-    pub(crate) fn stop(self, target: &Target) {
+    /// Ends the master (`ssh -O exit`, killed if it does not exit at once), reaps it and removes
+    /// its files.
+    pub(crate) fn stop(mut self, target: &Target) {
         if self.is_alive() {
             let args = argv::control_args(target.settings, target.host, target.port, &self.control_path, "exit");
             let _ = process::run_streaming("ssh", &args, None, Some(CONTROL_COMMAND_DEADLINE), &mut |_, _| {});
         }
+        process::reap_within(&mut self.process, EXIT_GRACE);
         let _ = fs::remove_file(&self.control_path);
         let _ = fs::remove_file(&self.log_path);
+    }
+}
+
+/// Waits until the master's socket appears (ssh creates it once authenticated), the master exits,
+/// or `deadline` passes.
+fn wait_ready(master: &mut Child, control_path: &Path, deadline: Duration) -> Startup {
+    let until = Instant::now() + deadline;
+    loop {
+        if control_path.exists() {
+            return Startup::Ready;
+        }
+        if !matches!(master.try_wait(), Ok(None)) {
+            return Startup::Exited;
+        }
+        if Instant::now() >= until {
+            return Startup::TimedOut;
+        }
+        thread::sleep(START_POLL);
     }
 }
 
@@ -161,24 +198,6 @@ fn prepare_files(target: &Target) -> Result<()> {
         file.flush().map_err(|e| describe(known_hosts, e))?;
     }
     Ok(())
-}
-
-/// Asks the master for its pid (`Master running (pid=N)`).
-fn query_pid(target: &Target) -> Option<u32> {
-    let args = argv::control_args(target.settings, target.host, target.port, target.control_path, "check");
-    let mut text = String::new();
-    process::run_streaming("ssh", &args, None, Some(CONTROL_COMMAND_DEADLINE), &mut |_, line| {
-        text.push_str(line);
-        text.push('\n');
-    })
-    .ok()?;
-    parse_master_pid(&text)
-}
-
-fn parse_master_pid(text: &str) -> Option<u32> {
-    let start = text.find("pid=")? + 4;
-    let digits: String = text[start..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 enum Failure {
@@ -298,12 +317,6 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_secs(2));
         assert_eq!(backoff(3), Duration::from_secs(4));
         assert_eq!(backoff(9), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn parses_master_pid() {
-        assert_eq!(parse_master_pid("Master running (pid=8065)\r\n"), Some(8065));
-        assert_eq!(parse_master_pid("Control socket connect(/c): No such file"), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The OpenSSH executor: per worker exactly one ControlMaster, opened on first use and shared by
 //! every script and rsync to that worker (also across threads), ended by `close()` or drop.
+//! Sockets left behind by killed runs are cleaned when an executor is made.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use maand_core::{Error, Result};
+use maand_core::{Error, ErrorKind, Result};
 
-use super::argv;
 use super::master::{unreachable_error, worker_error, Master, Target};
 use super::settings::SshSettings;
+use super::stale;
+use super::{argv, banner};
 use crate::executor::{Executor, RemoteScript, RsyncArgs, RunOutcome, Stream, WorkerAddr};
 use crate::process::{self, Finished};
 
@@ -48,7 +50,10 @@ struct MasterSlot {
 }
 
 impl OpenSsh {
+    /// An executor with no connection open yet. Control sockets left in its control directory by
+    /// maand runs that were killed are cleaned first (their masters told to exit).
     pub fn new(settings: SshSettings) -> Self {
+        stale::clean_dead_runs(&settings.control_dir);
         let id = format!("{}-{}", std::process::id(), NEXT_EXECUTOR.fetch_add(1, Ordering::Relaxed));
         OpenSsh { settings, id, links: Mutex::new(HashMap::new()) }
     }
@@ -179,6 +184,14 @@ impl Executor for OpenSsh {
         let finished = process::run_streaming("rsync", &rsync_args, None, None, on_line)
             .map_err(|e| worker_error(&link.host, format!("cannot run rsync: {e} (install rsync)")))?;
         self.outcome(&link, finished, "rsync", self.settings.command_timeout_secs)
+    }
+
+    fn check_alive(&self, worker: &WorkerAddr, timeout: Option<Duration>) -> Result<()> {
+        let port = worker.port.unwrap_or(self.settings.default_port);
+        let timeout = timeout.unwrap_or(Duration::from_secs(self.settings.connect_timeout_secs.max(1)));
+        banner::read_banner(&worker.host, port, timeout).map(|_| ()).map_err(|why| {
+            Error::new(ErrorKind::WorkerUnreachable, format!("worker {} ssh port {port}: {why}", worker.host))
+        })
     }
 
     fn close(&self) {
