@@ -1,10 +1,11 @@
 //! The runtime API's routes (spec §8.4, §8.5, DESIGN §3.9), independent of the HTTP server: a
-//! request (method, path, query, token, allocation header, body) in, a status and body out. Every
-//! request needs a live invocation token (401 otherwise); the job, allocation and event are the
-//! token's, whatever `EVENT`/`COMMAND` headers say.
+//! request (method, path, query, token, allocation header, body) in, a status and body out — or,
+//! for a semaphore acquire that has to wait, a [`SemaphoreWait`] to answer when it is decided.
+//! Every request needs a live invocation token (401 otherwise); the job, allocation and event are
+//! the token's, whatever `EVENT`/`COMMAND` headers say.
 
 use super::invocations::{Invocation, Invocations};
-use super::semaphores::{normalize_timeout, AcquireError, Semaphores};
+use super::semaphores::{normalize_timeout, AcquireError, Enqueued, Semaphores, Ticket};
 use crate::jobcmd::{lock_kv, SharedKv};
 use maand_core::kv_access::{canonical_namespace, is_encrypted_at_rest, is_readable};
 use maand_core::manifest::Event;
@@ -79,15 +80,68 @@ pub const NOT_FOUND: &str = "Not found";
 
 type Reply = Result<ApiResponse, ApiResponse>;
 
-/// Route one request.
+/// What a request got: its answer, or a queued semaphore acquire.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(ApiResponse),
+    Wait(SemaphoreWait),
+}
+
+/// An acquire waiting in its semaphore's queue; [`SemaphoreWait::poll`] gives its answer once
+/// decided (granted, timed out, cancelled).
+#[derive(Debug)]
+pub struct SemaphoreWait {
+    ticket: Ticket,
+    name: String,
+    alloc_id: String,
+}
+
+impl SemaphoreWait {
+    /// The answer, when decided; and the semaphores' change generation it was checked at.
+    pub fn poll(&self, semaphores: &Semaphores) -> (Option<ApiResponse>, u64) {
+        let (decided, generation) = semaphores.poll(&self.ticket);
+        (decided.map(|r| acquire_answer(&self.name, &self.alloc_id, r)), generation)
+    }
+
+    /// When the wait times out.
+    pub fn deadline(&self) -> std::time::Instant {
+        self.ticket.deadline()
+    }
+
+    /// Block until decided.
+    pub fn answer(self, semaphores: &Semaphores) -> ApiResponse {
+        acquire_answer(&self.name, &self.alloc_id, semaphores.wait(&self.ticket))
+    }
+}
+
+fn acquire_answer(name: &str, alloc_id: &str, result: Result<usize, AcquireError>) -> ApiResponse {
+    match result {
+        Ok(capacity) => ApiResponse::ok_json(
+            json!({"name": name, "allocation_id": alloc_id, "capacity": capacity, "acquired": true}),
+        ),
+        Err(AcquireError::TimedOut) => ApiResponse::error(408, SEMAPHORE_TIMEOUT),
+        Err(AcquireError::Conflict | AcquireError::Cancelled) => ApiResponse::error(409, SEMAPHORE_FAILED),
+    }
+}
+
+/// Route one request, blocking while a semaphore acquire waits.
 pub fn handle(state: &ApiState, req: &ApiRequest) -> ApiResponse {
+    match dispatch(state, req) {
+        Outcome::Reply(response) => response,
+        Outcome::Wait(wait) => wait.answer(&state.semaphores),
+    }
+}
+
+/// Route one request without blocking: an acquire that has to wait comes back as
+/// [`Outcome::Wait`].
+pub fn dispatch(state: &ApiState, req: &ApiRequest) -> Outcome {
     let Some(inv) = req.token.as_deref().and_then(|t| state.invocations.get(t)) else {
-        return ApiResponse::error(401, UNAUTHORIZED);
+        return Outcome::Reply(ApiResponse::error(401, UNAUTHORIZED));
     };
     let token = req.token.as_deref().unwrap_or_default();
     match req.allocation_id.as_deref().map(str::trim) {
-        None | Some("") => return ApiResponse::error(400, MISSING_ALLOCATION),
-        Some(id) if id != inv.alloc_id => return ApiResponse::error(404, INVALID_ALLOCATION),
+        None | Some("") => return Outcome::Reply(ApiResponse::error(400, MISSING_ALLOCATION)),
+        Some(id) if id != inv.alloc_id => return Outcome::Reply(ApiResponse::error(404, INVALID_ALLOCATION)),
         Some(_) => {}
     }
     let call = Call { state, req, inv: &inv, token };
@@ -99,7 +153,7 @@ pub fn handle(state: &ApiState, req: &ApiRequest) -> ApiResponse {
         ("/kv/secret", "DELETE") => call.delete_secret(),
         ("/kv/keys", "GET") => call.keys(),
         ("/demands", "GET") => Ok(call.demands()),
-        ("/semaphore/acquire", "POST") => call.acquire(),
+        ("/semaphore/acquire", "POST") => return call.acquire().unwrap_or_else(Outcome::Reply),
         ("/semaphore/release", "POST") => call.release(),
         ("/semaphore/status", "GET") => call.status(),
         (
@@ -109,7 +163,7 @@ pub fn handle(state: &ApiState, req: &ApiRequest) -> ApiResponse {
         ) => Err(ApiResponse { status: 405, body: String::new(), json: false }),
         _ => Err(ApiResponse::error(404, NOT_FOUND)),
     };
-    result.unwrap_or_else(|e| e)
+    Outcome::Reply(result.unwrap_or_else(|e| e))
 }
 
 struct Call<'a> {
@@ -285,7 +339,7 @@ impl Call<'_> {
             .ok_or_else(|| ApiResponse::error(400, SEMAPHORE_NAME))
     }
 
-    fn acquire(&self) -> Reply {
+    fn acquire(&self) -> Result<Outcome, ApiResponse> {
         let p = self.params()?;
         let name = Self::semaphore_name(&p)?;
         let capacity = match p.get("capacity") {
@@ -293,20 +347,14 @@ impl Call<'_> {
             Some(v) => Some(number(v).ok_or_else(|| ApiResponse::error(400, BAD_JSON))? as i64),
         };
         let timeout = normalize_timeout(p.get("timeout_seconds").and_then(number));
-        let granted = self.state.semaphores.acquire(
-            &self.semaphore_key(&name),
-            &self.inv.alloc_id,
-            self.token,
-            capacity,
-            timeout,
-        );
-        match granted {
-            Ok(capacity) => Ok(ApiResponse::ok_json(
-                json!({"name": name, "allocation_id": self.inv.alloc_id, "capacity": capacity, "acquired": true}),
-            )),
-            Err(AcquireError::TimedOut) => Err(ApiResponse::error(408, SEMAPHORE_TIMEOUT)),
-            Err(AcquireError::Conflict | AcquireError::Cancelled) => Err(ApiResponse::error(409, SEMAPHORE_FAILED)),
-        }
+        let alloc_id = &self.inv.alloc_id;
+        let enqueued =
+            self.state.semaphores.enqueue(&self.semaphore_key(&name), alloc_id, self.token, capacity, timeout);
+        Ok(match enqueued {
+            Ok(Enqueued::Waiting(ticket)) => Outcome::Wait(SemaphoreWait { ticket, name, alloc_id: alloc_id.clone() }),
+            Ok(Enqueued::Granted(capacity)) => Outcome::Reply(acquire_answer(&name, alloc_id, Ok(capacity))),
+            Err(e) => Outcome::Reply(acquire_answer(&name, alloc_id, Err(e))),
+        })
     }
 
     fn release(&self) -> Reply {

@@ -1,6 +1,8 @@
 //! Named counting semaphores of the runtime API (spec §8.5 with DESIGN §3.9): FIFO waiters, a
 //! capacity fixed by the first acquirer (1..=64), bounded waits, and every hold or wait of an
-//! invocation dropped when its process exits. Lifetime: one maand process.
+//! invocation dropped when its process exits. An acquire either blocks ([`Semaphores::acquire`]) or
+//! is queued and polled ([`Semaphores::enqueue`], [`Semaphores::poll`]), so the server's waits
+//! hold no thread. Lifetime: one maand process.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -51,6 +53,8 @@ struct Semaphore {
 struct State {
     semaphores: HashMap<String, Semaphore>,
     next_ticket: u64,
+    /// Bumped on every change waiters may care about (see [`Semaphores::wait_for_change`]).
+    generation: u64,
     closed: bool,
 }
 
@@ -58,6 +62,32 @@ struct State {
 pub struct Semaphores {
     state: Mutex<State>,
     changed: Condvar,
+}
+
+/// A queued acquire: its place in the FIFO queue of one semaphore, and until when it waits.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    key: String,
+    number: u64,
+    alloc_id: String,
+    owner: String,
+    capacity: usize,
+    deadline: Instant,
+}
+
+impl Ticket {
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+/// What an acquire got at once.
+#[derive(Debug)]
+pub enum Enqueued {
+    /// Held, with this capacity.
+    Granted(usize),
+    /// Waiting in the queue: [`Semaphores::poll`] the ticket until it is decided.
+    Waiting(Ticket),
 }
 
 /// The capacity an acquire asks for: absent → 1, below 1 → 1, above 64 → conflict.
@@ -82,6 +112,12 @@ impl Semaphores {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Wake everything waiting for a change.
+    fn notify(&self, state: &mut State) {
+        state.generation += 1;
+        self.changed.notify_all();
+    }
+
     /// Take one unit of `key` for `alloc_id` (on behalf of invocation `owner`), waiting in FIFO
     /// order up to `timeout`. A current holder gets it again at once. Returns the capacity.
     pub fn acquire(
@@ -92,6 +128,33 @@ impl Semaphores {
         capacity: Option<i64>,
         timeout: Duration,
     ) -> Result<usize, AcquireError> {
+        match self.enqueue(key, alloc_id, owner, capacity, timeout)? {
+            Enqueued::Granted(capacity) => Ok(capacity),
+            Enqueued::Waiting(ticket) => self.wait(&ticket),
+        }
+    }
+
+    /// Block until `ticket` is decided.
+    pub fn wait(&self, ticket: &Ticket) -> Result<usize, AcquireError> {
+        loop {
+            let (decided, generation) = self.poll(ticket);
+            if let Some(result) = decided {
+                return result;
+            }
+            self.wait_for_change(generation, ticket.deadline);
+        }
+    }
+
+    /// Start an acquire without blocking: granted at once, refused, or queued (FIFO) until the
+    /// ticket's deadline `timeout` from now.
+    pub fn enqueue(
+        &self,
+        key: &str,
+        alloc_id: &str,
+        owner: &str,
+        capacity: Option<i64>,
+        timeout: Duration,
+    ) -> Result<Enqueued, AcquireError> {
         let capacity = normalize_capacity(capacity)?;
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
@@ -99,7 +162,7 @@ impl Semaphores {
             return Err(AcquireError::Cancelled);
         }
         state.next_ticket += 1;
-        let ticket = state.next_ticket;
+        let number = state.next_ticket;
         let sem = state.semaphores.entry(key.to_string()).or_insert_with(|| Semaphore {
             capacity,
             holders: Vec::new(),
@@ -109,31 +172,80 @@ impl Semaphores {
             return Err(AcquireError::Conflict);
         }
         if sem.holders.iter().any(|h| h.alloc_id == alloc_id) {
-            return Ok(capacity);
+            return Ok(Enqueued::Granted(capacity));
         }
-        sem.queue.push_back(Waiter { ticket, owner: owner.to_string() });
-        loop {
-            if state.closed {
-                return Err(AcquireError::Cancelled);
-            }
-            let Some(sem) = state.semaphores.get_mut(key) else { return Err(AcquireError::Cancelled) };
-            if !sem.queue.iter().any(|w| w.ticket == ticket) {
-                return Err(AcquireError::Cancelled);
-            }
-            if sem.queue.front().is_some_and(|w| w.ticket == ticket) && sem.holders.len() < sem.capacity {
-                sem.queue.pop_front();
-                sem.holders.push(Holder { alloc_id: alloc_id.to_string(), owner: owner.to_string() });
-                self.changed.notify_all();
-                return Ok(capacity);
-            }
+        sem.queue.push_back(Waiter { ticket: number, owner: owner.to_string() });
+        let ticket = Ticket {
+            key: key.to_string(),
+            number,
+            alloc_id: alloc_id.to_string(),
+            owner: owner.to_string(),
+            capacity,
+            deadline,
+        };
+        match self.decide(&mut state, &ticket) {
+            Some(Ok(capacity)) => Ok(Enqueued::Granted(capacity)),
+            Some(Err(e)) => Err(e),
+            None => Ok(Enqueued::Waiting(ticket)),
+        }
+    }
+
+    /// Whether `ticket` is decided now (granted when it is first in line and a unit is free;
+    /// cancelled; timed out at its deadline), with the change generation it was checked at.
+    pub fn poll(&self, ticket: &Ticket) -> (Option<Result<usize, AcquireError>>, u64) {
+        let mut state = self.lock();
+        let decided = self.decide(&mut state, ticket);
+        (decided, state.generation)
+    }
+
+    fn decide(&self, state: &mut State, ticket: &Ticket) -> Option<Result<usize, AcquireError>> {
+        if state.closed {
+            return Some(Err(AcquireError::Cancelled));
+        }
+        let Some(sem) = state.semaphores.get_mut(&ticket.key) else { return Some(Err(AcquireError::Cancelled)) };
+        if !sem.queue.iter().any(|w| w.ticket == ticket.number) {
+            return Some(Err(AcquireError::Cancelled));
+        }
+        if sem.queue.front().is_some_and(|w| w.ticket == ticket.number) && sem.holders.len() < sem.capacity {
+            sem.queue.pop_front();
+            sem.holders.push(Holder { alloc_id: ticket.alloc_id.clone(), owner: ticket.owner.clone() });
+            self.notify(state);
+            return Some(Ok(ticket.capacity));
+        }
+        if Instant::now() >= ticket.deadline {
+            sem.queue.retain(|w| w.ticket != ticket.number);
+            self.notify(state);
+            return Some(Err(AcquireError::TimedOut));
+        }
+        None
+    }
+
+    /// Block until something changed after `generation` (a grant, release, timeout, close or
+    /// [`Semaphores::wake`]) or until `until`.
+    pub fn wait_for_change(&self, generation: u64, until: Instant) {
+        let mut state = self.lock();
+        while state.generation == generation {
             let now = Instant::now();
-            if now >= deadline {
-                sem.queue.retain(|w| w.ticket != ticket);
-                self.changed.notify_all();
-                return Err(AcquireError::TimedOut);
+            if now >= until {
+                return;
             }
-            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            state = self.changed.wait_timeout(state, until - now).unwrap_or_else(PoisonError::into_inner).0;
         }
+    }
+
+    /// The current change generation.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Wake every [`Semaphores::wait_for_change`] (a new ticket is to be watched).
+    pub fn wake(&self) {
+        let mut state = self.lock();
+        self.notify(&mut state);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
     }
 
     /// Give back `alloc_id`'s unit of `key`. False when it does not hold it.
@@ -144,7 +256,7 @@ impl Semaphores {
         sem.holders.retain(|h| h.alloc_id != alloc_id);
         let released = sem.holders.len() < before;
         if released {
-            self.changed.notify_all();
+            self.notify(&mut state);
         }
         released
     }
@@ -156,13 +268,14 @@ impl Semaphores {
             sem.holders.retain(|h| h.owner != owner);
             sem.queue.retain(|w| w.owner != owner);
         }
-        self.changed.notify_all();
+        self.notify(&mut state);
     }
 
     /// Wake and refuse every waiter (the API is shutting down).
     pub fn close(&self) {
-        self.lock().closed = true;
-        self.changed.notify_all();
+        let mut state = self.lock();
+        state.closed = true;
+        self.notify(&mut state);
     }
 
     /// The state of `key`; an unknown semaphore reads as capacity 1, nothing held.
@@ -282,6 +395,32 @@ mod tests {
         s.release_owner("gone-token");
         assert_eq!(queued.join().unwrap(), Err(AcquireError::Cancelled));
         assert_eq!(s.status("k").waiting, 0);
+    }
+
+    #[test]
+    fn a_queued_ticket_is_decided_by_polling() {
+        let s = Semaphores::default();
+        assert!(matches!(s.enqueue("k", "a", "ta", None, SHORT), Ok(Enqueued::Granted(1))));
+        let Ok(Enqueued::Waiting(b)) = s.enqueue("k", "b", "tb", None, Duration::from_secs(10)) else { panic!() };
+        let Ok(Enqueued::Waiting(c)) = s.enqueue("k", "c", "tc", None, SHORT) else { panic!() };
+        let (decided, seen) = s.poll(&b);
+        assert_eq!(decided, None);
+        assert_eq!(s.status("k").waiting, 2);
+        // A release is a change: a watcher of `seen` wakes, and the first in line gets it.
+        assert!(s.release("k", "a"));
+        let started = Instant::now();
+        s.wait_for_change(seen, Instant::now() + Duration::from_secs(10));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(s.poll(&c).0, None, "c is behind b");
+        assert_eq!(s.poll(&b).0, Some(Ok(1)));
+        // c's deadline passes while b holds it.
+        std::thread::sleep(SHORT);
+        assert_eq!(s.poll(&c).0, Some(Err(AcquireError::TimedOut)));
+        assert_eq!(s.status("k").waiting, 0);
+        // wake() is a change too.
+        let seen = s.generation();
+        s.wake();
+        assert_ne!(s.generation(), seen);
     }
 
     #[test]

@@ -1,49 +1,61 @@
 //! The runtime API's HTTP server (DESIGN §3.9): bound to 127.0.0.1 on a free port (a bind failure
-//! is an error, never ignored), each request served on its own thread (semaphore waits block),
-//! stopped — waiters woken — when dropped.
+//! is an error, never ignored), served within [`ApiLimits`] by one event-loop thread (connections),
+//! a fixed pool of workers (requests) and one thread for semaphore waits; stopped — waiters woken,
+//! every connection closed, every thread joined — when dropped.
 
-use super::handlers::{handle, ApiRequest, ApiResponse, ApiState};
+use super::event_loop::{EventLoop, Stopper};
+use super::handlers::ApiState;
+use super::limits::ApiLimits;
+use super::{semaphore_waits, workers};
 use maand_core::{Error, ErrorKind, Result};
-use std::io::Read;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Largest request body read; anything longer is refused as unreadable.
-const MAX_BODY: u64 = 1 << 20;
-
 pub struct RuntimeApi {
     state: Arc<ApiState>,
-    server: Arc<tiny_http::Server>,
     port: u16,
-    acceptor: Option<JoinHandle<()>>,
+    stopper: Option<Stopper>,
+    workers: Vec<JoinHandle<()>>,
+    waits: Option<JoinHandle<()>>,
+    event_loop: Option<JoinHandle<()>>,
 }
 
 impl RuntimeApi {
-    /// Bind 127.0.0.1:0 and start serving.
+    /// Bind 127.0.0.1:0 and start serving within the default limits.
     pub fn start(state: ApiState) -> Result<RuntimeApi> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| {
+        RuntimeApi::start_with(state, ApiLimits::DEFAULT)
+    }
+
+    /// Bind 127.0.0.1:0 and start serving within `limits`.
+    pub fn start_with(state: ApiState, limits: ApiLimits) -> Result<RuntimeApi> {
+        let failed = |e: std::io::Error| Error::new(ErrorKind::Unexpected, format!("job command runtime API: {e}"));
+        let listener = listen(limits.listen_backlog).map_err(|e| {
             Error::new(ErrorKind::Unexpected, format!("job command runtime API: cannot listen on 127.0.0.1: {e}"))
         })?;
-        let port = server.server_addr().to_ip().map(|a| a.port()).ok_or_else(|| {
-            Error::new(ErrorKind::Unexpected, "job command runtime API: no TCP port was assigned".to_string())
-        })?;
-        let server = Arc::new(server);
-        let state = Arc::new(state);
-        let acceptor = {
-            let (server, state) = (Arc::clone(&server), Arc::clone(&state));
-            std::thread::Builder::new()
-                .name("maand-runtime-api".into())
-                .spawn(move || {
-                    for request in server.incoming_requests() {
-                        let state = Arc::clone(&state);
-                        let _ = std::thread::Builder::new()
-                            .name("maand-api-request".into())
-                            .spawn(move || serve(&state, request));
-                    }
-                })
-                .map_err(|e| Error::new(ErrorKind::Unexpected, format!("job command runtime API: {e}")))?
+        let port = listener.local_addr().map_err(failed)?.port();
+        let (jobs_tx, jobs) = channel();
+        let (waits_tx, waits) = channel();
+        let (event_loop, replies, stopper) = EventLoop::new(listener, limits, jobs_tx).map_err(failed)?;
+        // From here on, dropping `api` stops whatever already runs.
+        let mut api = RuntimeApi {
+            state: Arc::new(state),
+            port,
+            stopper: Some(stopper),
+            workers: Vec::new(),
+            waits: None,
+            event_loop: None,
         };
-        Ok(RuntimeApi { state, server, port, acceptor: Some(acceptor) })
+        api.workers = workers::start(limits.workers, &api.state, jobs, &replies, &waits_tx).map_err(failed)?;
+        api.waits = Some(semaphore_waits::start(&api.state, waits, &replies).map_err(failed)?);
+        let event_loop = std::thread::Builder::new()
+            .name("maand-api-loop".into())
+            .spawn(move || event_loop.run())
+            .map_err(failed)?;
+        api.event_loop = Some(event_loop);
+        Ok(api)
     }
 
     pub fn port(&self) -> u16 {
@@ -55,107 +67,34 @@ impl RuntimeApi {
     }
 }
 
+/// A non-blocking listener on a free port of 127.0.0.1 with `backlog`.
+fn listen(backlog: i32) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
 impl Drop for RuntimeApi {
+    /// Waits are answered (cancelled) before the loop stops, so their clients get the answer; the
+    /// workers end once the loop, which feeds them, is gone.
     fn drop(&mut self) {
         self.state.semaphores.close();
-        self.server.unblock();
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
+        if let Some(waits) = self.waits.take() {
+            let _ = waits.join();
+        }
+        if let Some(stopper) = self.stopper.take() {
+            stopper.stop();
+        }
+        if let Some(event_loop) = self.event_loop.take() {
+            let _ = event_loop.join();
+        }
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
         }
     }
 }
 
-fn serve(state: &ApiState, mut request: tiny_http::Request) {
-    let header = |name: &str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str().trim().to_string())
-    };
-    let token = header("Authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(|t| t.trim().to_string()));
-    let allocation_id = header("X-ALLOCATION-ID");
-    let (path, query) = match request.url().split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (request.url().to_string(), String::new()),
-    };
-    let mut body = Vec::new();
-    let read = request.as_reader().take(MAX_BODY + 1).read_to_end(&mut body);
-    let api_request = ApiRequest {
-        method: request.method().as_str().to_ascii_uppercase(),
-        path,
-        query,
-        token,
-        allocation_id,
-        body: if read.is_ok() && (body.len() as u64) <= MAX_BODY { body } else { Vec::new() },
-    };
-    let response = handle(state, &api_request);
-    let _ = request.respond(to_http(response));
-}
-
-fn to_http(r: ApiResponse) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let content_type = if r.json { "application/json" } else { "text/plain; charset=utf-8" };
-    let mut response = tiny_http::Response::from_string(r.body).with_status_code(r.status);
-    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", content_type) {
-        response = response.with_header(h);
-    }
-    response
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::jobcmd::api::{Invocation, Invocations, Semaphores};
-    use crate::jobcmd::shared_kv;
-    use maand_core::manifest::Event;
-    use maand_store::kv::KvStore;
-    use std::io::Write;
-    use std::net::TcpStream;
-
-    fn send(port: u16, request: &str) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    }
-
-    #[test]
-    fn serves_on_loopback_and_requires_the_token() {
-        let mut kv = KvStore::default();
-        kv.put("vars/job/api", "k", "v");
-        let api = RuntimeApi::start(ApiState {
-            kv: shared_kv(kv),
-            key: None,
-            commands: vec![],
-            invocations: Invocations::default(),
-            semaphores: Semaphores::default(),
-        })
-        .unwrap();
-        assert_ne!(api.port(), 8080);
-        let token = api.state().invocations.register(Invocation {
-            alloc_id: "a1".into(),
-            job: "api".into(),
-            worker_ip: "10.0.0.1".into(),
-            event: Event::Cli,
-            command: "command_x".into(),
-            upstream: vec![],
-        });
-        let body = r#"{"namespace":"vars/job/api","key":"k"}"#;
-        let without = send(
-            api.port(),
-            &format!("GET /kv HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-ALLOCATION-ID: a1\r\nContent-Length: {}\r\n\r\n{body}", body.len()),
-        );
-        assert!(without.starts_with("HTTP/1.1 401"), "{without}");
-        let with = send(
-            api.port(),
-            &format!(
-                "GET /kv HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nX-ALLOCATION-ID: a1\r\nEVENT: health_check\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            ),
-        );
-        assert!(with.starts_with("HTTP/1.1 200"), "{with}");
-        assert!(with.contains(r#""value":"v""#) && with.contains("application/json"), "{with}");
-    }
-}
+mod tests;
