@@ -9,7 +9,8 @@ use common::jobcmd::{cluster, command_job, last_event, recorded, reported};
 use serde_json::{json, Value};
 
 /// Whether every allocation of `job` is promoted (its staged hash is the promoted one), per worker IP.
-fn promoted(c: &Cluster, job: &str) -> Vec<(String, bool)> {
+/// Worker ip -> whether the job's allocation there is promoted.
+fn promoted(c: &Cluster, job: &str) -> std::collections::BTreeMap<String, bool> {
     c.bucket
         .db()
         .prepare(
@@ -67,7 +68,7 @@ fn post_deploy_runs_once_per_allocation_when_the_job_is_complete_and_a_failure_f
         }
         assert!(health_times.iter().all(|h| *h < at), "post_deploy on {i} after every health check: {health_times:?}");
     }
-    assert_eq!(promoted(&c, "p"), [(c.ip(0), true), (c.ip(1), true)]);
+    assert_eq!(promoted(&c, "p"), [(c.ip(0), true), (c.ip(1), true)].into());
 
     // A failing post_deploy fails the deploy; the allocations passed their gates and stay
     // promoted, so the re-run restarts nothing again and runs only post_deploy.
@@ -79,7 +80,7 @@ fn post_deploy_runs_once_per_allocation_when_the_job_is_complete_and_a_failure_f
         assert_eq!(c.kinds(i, "p"), ["start", "restart"], "worker {i}");
         assert_eq!(posts(i).len(), 2, "worker {i}");
     }
-    assert_eq!(promoted(&c, "p"), [(c.ip(0), true), (c.ip(1), true)], "promoted per allocation after its gate");
+    assert_eq!(promoted(&c, "p"), [(c.ip(0), true), (c.ip(1), true)].into(), "promoted per allocation after its gate");
     std::fs::remove_file(c.bucket.path("fail_post_deploy")).unwrap();
     let out = c.deploy(&[]).ok();
     assert!(out.stderr.contains("running post_deploy again"), "{}", out.stderr);
