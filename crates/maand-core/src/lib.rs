@@ -21,6 +21,7 @@ pub mod rollout;
 pub mod units;
 pub mod version;
 pub mod waves;
+pub mod worker_host;
 pub mod workers;
 
 pub use bucket_conf::Reservation;

@@ -1,13 +1,15 @@
 //! `workspace/workers.json` (spec §1.6, DESIGN §3.1/§3.9/§3.11): the worker list with labels,
 //! capacities, tags, ordering position and an optional per-worker SSH port.
 //!
-//! Decisions: labels are trimmed, lower-cased, empties dropped and duplicates removed silently
-//! (including the implicit `worker` label, which is always present), then sorted. `memory`/`cpu`
-//! may also be JSON numbers (MB / MHz). Unknown fields are ignored.
+//! Decisions: `host` must be an IP address or a DNS name ([`crate::worker_host`]); labels are
+//! trimmed, lower-cased, empties dropped and duplicates removed silently (including the implicit
+//! `worker` label, which is always present), then sorted. `memory`/`cpu` may also be JSON numbers
+//! (MB / MHz). Unknown fields are ignored.
 
 use crate::json_fields::{as_i64, as_object, as_str, as_string_list, describe, field, parse_json};
 use crate::placement::normalize_labels;
 use crate::units::{parse_cpu_mhz, parse_memory_mb};
+use crate::worker_host::validate_host;
 use crate::{Error, ErrorKind, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -17,7 +19,7 @@ const FILE: &str = "workspace/workers.json";
 /// One worker of workers.json, normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerSpec {
-    /// SSH address (IP or host name), trimmed.
+    /// SSH address, trimmed: an IP address or a DNS name ([`validate_host`]).
     pub host: String,
     pub hostname: Option<String>,
     /// Normalised, sorted, always containing `worker`.
@@ -70,6 +72,7 @@ fn parse_worker(index: usize, entry: &Value) -> Result<WorkerSpec> {
     if host.is_empty() {
         return Err(at(None, "host attribute can't be empty".into()));
     }
+    validate_host(&host).map_err(|e| at(None, e))?;
     let fail = |msg: String| at(Some(&host), msg);
     let hostname = match field(obj, "hostname") {
         Some(v) => Some(as_str(v, "hostname").map_err(fail)?.trim().to_string()).filter(|h| !h.is_empty()),
@@ -213,5 +216,10 @@ mod tests {
         assert!(err_text(r#"[{"host": "a", "tags": {"Z": "1", "z ": "2"}}]"#).contains("tags has key \"z\" twice"));
         assert!(err_text(r#"[{"host": "a", "tags": {" ": "1"}}]"#).contains("empty key"));
         assert!(err_text("").contains("not valid JSON"));
+        assert_eq!(
+            err_text(r#"[{"host": "a"}, {"host": "../../x"}]"#),
+            "invalid worker.json: workspace/workers.json: entry 1: host \"../../x\" must be an IP address or a DNS \
+             name: '/' is not allowed (letters, digits, '-', '_' and '.' only)"
+        );
     }
 }

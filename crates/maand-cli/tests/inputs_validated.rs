@@ -1,0 +1,103 @@
+//! Issue 14, points 5–8, with the real binary: every workspace input is checked where it is
+//! parsed. A refused input makes `maand build` and `maand deploy -b --dry-run` exit 1 with a
+//! message naming the file and the field, leaves the catalog as it was, and writes nothing
+//! outside the bucket. The three inputs the Go maand accepted, which a real bucket may rely on,
+//! pass with a warning naming the file and the item.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::{Output, TestBucket};
+use serde_json::{json, Value};
+
+/// A bucket alone in its own directory, holding a job with a certificate and a template (what
+/// the campaign's `../` host leaked), built once successfully.
+struct Fenced {
+    parent: tempfile::TempDir,
+    bucket: TestBucket,
+}
+
+impl Fenced {
+    fn new() -> Fenced {
+        let parent = tempfile::tempdir().unwrap();
+        let bucket = TestBucket::new_in(parent.path());
+        bucket.workers(json!([{"host": "10.0.0.1", "labels": ["web"]}, {"host": "10.0.0.2", "labels": ["web"]}]));
+        bucket.job("api", api_manifest());
+        bucket.write("workspace/jobs/api/app.conf.tpl", "listen={{ .WorkerIP }}\n");
+        bucket.build().ok();
+        Fenced { parent, bucket }
+    }
+
+    /// The parent directory holds the bucket and nothing else.
+    fn assert_nothing_outside(&self) {
+        let entries: Vec<String> = std::fs::read_dir(self.parent.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let bucket_name = self.bucket.root().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(entries, [bucket_name], "something was written next to the bucket");
+    }
+
+    /// `maand build` and `maand deploy -b --dry-run`.
+    fn both_commands(&self) -> [Output; 2] {
+        [self.bucket.build(), self.bucket.maand(&["deploy", "-b", "--dry-run"])]
+    }
+}
+
+fn api_manifest() -> Value {
+    json!({"version": "1.0.0", "selectors": ["web"], "certs": {"tls": {"subject": {"common_name": "api.internal"}}}})
+}
+
+/// After `mutate`, both commands exit 1 naming every needle; the catalog is unchanged and nothing
+/// is written outside the bucket.
+fn refused(mutate: impl FnOnce(&TestBucket), needles: &[&str]) {
+    let f = Fenced::new();
+    let before = f.bucket.dump();
+    mutate(&f.bucket);
+    for out in f.both_commands() {
+        assert_eq!(out.code, 1, "expected exit 1 for {needles:?}\nstdout: {}\nstderr: {}", out.stdout, out.stderr);
+        for needle in needles {
+            assert!(out.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", out.stderr);
+        }
+        assert!(!out.stderr.contains("unexpected error") && !out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    assert_eq!(f.bucket.dump(), before, "a refused input changed the catalog");
+    f.assert_nothing_outside();
+}
+
+#[test]
+fn worker_host_must_be_an_ip_address_or_a_dns_name() {
+    let hosts = [
+        ("../../../escape", "'/' is not allowed"),
+        ("..", "empty label"),
+        ("10.0.0.1/../../x", "'/' is not allowed"),
+        ("-oProxyCommand=touch${IFS}pwned", "'=' is not allowed"),
+        ("-db1", "must not start with '-'"),
+        ("db1;touch pwned", "';' is not allowed"),
+        ("$(touch pwned)", "'$' is not allowed"),
+        ("`touch pwned`", "'`' is not allowed"),
+        ("db 1", "' ' is not allowed"),
+        ("'db1'", "is not allowed"),
+        ("999.1.1.1", "not a valid IPv4 address"),
+    ];
+    for (host, why) in hosts {
+        refused(
+            |b| b.workers(json!([{"host": "10.0.0.1", "labels": ["web"]}, {"host": host, "labels": ["web"]}])),
+            &["invalid worker.json", "workspace/workers.json", "entry 1", &format!("host {host:?}"), why],
+        );
+    }
+}
+
+#[test]
+fn worker_host_accepts_names_and_addresses() {
+    let b = TestBucket::new();
+    b.workers(json!([
+        {"host": "db-1.eu.example.com", "labels": ["web"]},
+        {"host": "node_2", "labels": ["web"]},
+        {"host": "fe80::1", "labels": ["web"]},
+        {"host": "10.0.0.4", "labels": ["web"]}
+    ]));
+    b.job("api", json!({"selectors": ["web"]}));
+    b.build().ok();
+    let ips: Vec<String> = b.cat(&["workers"]).iter().map(|w| w["worker_ip"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ips, ["db-1.eu.example.com", "node_2", "fe80::1", "10.0.0.4"]);
+}
