@@ -101,3 +101,84 @@ fn worker_host_accepts_names_and_addresses() {
     let ips: Vec<String> = b.cat(&["workers"]).iter().map(|w| w["worker_ip"].as_str().unwrap().to_string()).collect();
     assert_eq!(ips, ["db-1.eu.example.com", "node_2", "fe80::1", "10.0.0.4"]);
 }
+
+/// After `mutate`, both commands succeed and print a warning line naming every needle; the build
+/// takes the input as the Go maand did.
+fn accepted_with_warning(mutate: impl FnOnce(&TestBucket), needles: &[&str]) -> Fenced {
+    let f = Fenced::new();
+    mutate(&f.bucket);
+    for out in f.both_commands() {
+        assert_eq!(out.code, 0, "expected success for {needles:?}\nstdout: {}\nstderr: {}", out.stdout, out.stderr);
+        let warning = out.stderr.lines().find(|l| l.starts_with("warning: ") && needles.iter().all(|n| l.contains(n)));
+        assert!(warning.is_some(), "no warning line with {needles:?}:\n{}", out.stderr);
+    }
+    f.assert_nothing_outside();
+    f
+}
+
+fn upgrade_batch_size(b: &TestBucket) -> i64 {
+    b.db().query_row("SELECT max_concurrent_upgrades FROM job WHERE name = 'api'", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn unknown_names_in_disabled_json_are_warnings() {
+    let disabled = json!({"jobs": {"ghost": {}, "api": {"allocations": ["10.0.0.9"]}}, "workers": ["10.0.0.8"]});
+    let write = |b: &TestBucket| b.write("workspace/disabled.json", &disabled.to_string());
+    let file = "workspace/disabled.json";
+    accepted_with_warning(write, &[file, "jobs.ghost", "no job \"ghost\""]);
+    accepted_with_warning(write, &[file, "jobs.api.allocations", "\"10.0.0.9\" is not a worker"]);
+    let f = accepted_with_warning(write, &[file, "workers", "\"10.0.0.8\" is not a worker"]);
+    let disabled_flags: Vec<i64> =
+        f.bucket.cat(&["allocations"]).iter().map(|a| a["disabled"].as_i64().unwrap()).collect();
+    assert_eq!(disabled_flags, [0, 0], "unknown names disable nothing");
+}
+
+#[test]
+fn duplicate_json_keys_are_warnings_and_the_last_value_wins() {
+    accepted_with_warning(
+        |b| {
+            b.write(
+                "workspace/workers.json",
+                r#"[{"host": "10.0.0.1", "labels": ["db"], "labels": ["web"]}, {"host": "10.0.0.2", "labels": ["web"]}]"#,
+            )
+        },
+        &["workspace/workers.json", "key \"labels\" appears twice in [0]", "last value is used"],
+    );
+    let f = accepted_with_warning(
+        |b| {
+            b.write(
+                "workspace/jobs/api/manifest.json",
+                r#"{"version": "1.0.0", "selectors": ["web"], "version": "2.0.0"}"#,
+            )
+        },
+        &["workspace/jobs/api/manifest.json", "key \"version\" appears twice", "last value is used"],
+    );
+    assert_eq!(f.bucket.cat(&["jobs"])[0]["version"], "2.0.0");
+    accepted_with_warning(
+        |b| b.write("workspace/disabled.json", r#"{"workers": ["10.0.0.1"], "workers": []}"#),
+        &["workspace/disabled.json", "key \"workers\" appears twice"],
+    );
+}
+
+#[test]
+fn upgrade_batch_size_zero_is_a_warning_and_negative_an_error() {
+    let with = |n: i64| move |b: &TestBucket| b.job("api", json!({"selectors": ["web"], "max_concurrent_upgrades": n}));
+    let f = accepted_with_warning(
+        with(0),
+        &["workspace/jobs/api/manifest.json", "max_concurrent_upgrades is 0; 1 is used"],
+    );
+    assert_eq!(upgrade_batch_size(&f.bucket), 1);
+    refused(with(-1), &["invalid manifest.json", "job api", "max_concurrent_upgrades must not be negative (got -1)"]);
+}
+
+#[test]
+fn invalid_utf8_in_workers_json_names_the_file() {
+    refused(
+        |b| std::fs::write(b.path("workspace/workers.json"), b"[{\"host\": \"10.0.0.1\xff\"}]").unwrap(),
+        &["invalid worker.json: workspace/workers.json is not UTF-8 text (invalid byte at offset 19)"],
+    );
+    refused(
+        |b| std::fs::write(b.path("workspace/jobs/api/manifest.json"), b"{\"version\": \"\xc3\"}").unwrap(),
+        &["invalid manifest.json: job api: manifest.json is not UTF-8 text"],
+    );
+}

@@ -290,7 +290,7 @@ mod tests {
     }
 
     fn manifest(resources: &str) -> Manifest {
-        parse_manifest("api", &format!("{{\"resources\": {resources}}}")).unwrap()
+        parse_manifest("api", &format!("{{\"resources\": {resources}}}"), &mut Vec::new()).unwrap()
     }
 
     #[test]

@@ -5,17 +5,20 @@
 //!
 //! Decisions: an empty `"version": ""` counts as absent; explicit selectors are trimmed,
 //! lower-cased and de-duplicated (worker labels are too, so case never matters); memory/cpu bounds
-//! may be strings with units or plain numbers; `restart_policy: ""` means `always`.
+//! may be strings with units or plain numbers; `restart_policy: ""` means `always`. A negative
+//! `max_concurrent_upgrades` is an error; 0 is taken as 1, as the Go maand did, with a warning (as
+//! are keys written twice).
 
 use crate::certs::parse_certs;
 use crate::globs::validate_glob;
 use crate::health_check::parse_health_check;
 use crate::job_command::parse_commands;
-use crate::json_fields::{as_i64, as_i64_at_least, as_object, as_string_list, describe, field, parse_json};
+use crate::json_fields::{as_i64, as_i64_at_least, as_object, as_string_list, describe, field};
+use crate::json_text::parse_json;
 use crate::placement::normalize_labels;
 use crate::units::{format_number, parse_cpu_mhz, parse_memory_mb};
 use crate::version::{parse_version, Version};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result, Warning};
 use serde_json::{Map, Value};
 
 pub use crate::certs::CertSpec;
@@ -106,17 +109,24 @@ impl Manifest {
     }
 }
 
-/// Parse and validate the manifest of job `job`.
-pub fn parse_manifest(job: &str, content: &str) -> Result<Manifest> {
-    parse(job, content).map_err(|e| e.context(format!("job {job}")))
+/// Parse and validate the manifest of job `job`; what is accepted with a warning goes to
+/// `warnings`.
+pub fn parse_manifest(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manifest> {
+    parse(job, content, warnings).map_err(|e| e.context(format!("job {job}")))
+}
+
+/// `workspace/jobs/<job>/manifest.json`, as messages name it.
+pub fn manifest_file(job: &str) -> String {
+    format!("workspace/jobs/{job}/manifest.json")
 }
 
 fn invalid(detail: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidManifest, detail)
 }
 
-fn parse(job: &str, content: &str) -> Result<Manifest> {
-    let value = parse_json(content).map_err(|e| invalid(format!("manifest.json is {e}")))?;
+fn parse(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manifest> {
+    let file = manifest_file(job);
+    let value = parse_json(content, &file, warnings).map_err(|e| invalid(format!("manifest.json is {e}")))?;
     let obj = value
         .as_object()
         .ok_or_else(|| invalid(format!("manifest.json must be a JSON object, not {}", describe(&value))))?;
@@ -128,10 +138,21 @@ fn parse(job: &str, content: &str) -> Result<Manifest> {
     };
     let selectors = if selectors.is_empty() { vec![job.to_string()] } else { selectors };
 
-    let max_concurrent_upgrades =
-        aliased_int(obj, "max_concurrent_upgrades", "update_parallel_count")?.map_or(1, |n| n.max(1));
+    let max_concurrent_upgrades = match aliased_int(obj, "max_concurrent_upgrades", "update_parallel_count")? {
+        None => 1,
+        Some((key, n)) if n < 0 => {
+            return Err(invalid(format!(
+                "{key} must not be negative (got {n}): it is how many allocations restart at once"
+            )))
+        }
+        Some((key, 0)) => {
+            warnings.push(Warning::new(&file, format!("{key} is 0; 1 is used (allocations restart one at a time)")));
+            1
+        }
+        Some((_, n)) => n,
+    };
     let max_concurrent_starts =
-        aliased_int(obj, "max_concurrent_starts", "deploy_parallel_count")?.map_or(0, |n| n.max(0));
+        aliased_int(obj, "max_concurrent_starts", "deploy_parallel_count")?.map_or(0, |(_, n)| n.max(0));
     let min_allocations_count = match field(obj, "min_allocations_count") {
         Some(v) => as_i64_at_least(v, "min_allocations_count", 0).map_err(invalid)?,
         None => 0,
@@ -184,11 +205,12 @@ fn parse_version_field(obj: &Map<String, Value>) -> Result<(Option<String>, Opti
     Ok((Some(raw), Some(version)))
 }
 
-/// An integer field that may also be written under its legacy name (the new name wins).
-fn aliased_int(obj: &Map<String, Value>, name: &str, legacy: &str) -> Result<Option<i64>> {
+/// An integer field that may also be written under its legacy name (the new name wins), with the
+/// name it was found under.
+fn aliased_int<'k>(obj: &Map<String, Value>, name: &'k str, legacy: &'k str) -> Result<Option<(&'k str, i64)>> {
     for key in [name, legacy] {
         if let Some(v) = field(obj, key) {
-            return as_i64(v, key).map(Some).map_err(invalid);
+            return as_i64(v, key).map(|n| Some((key, n))).map_err(invalid);
         }
     }
     Ok(None)
@@ -321,11 +343,17 @@ mod tests {
     use serde_json::json;
 
     fn ok(content: &str) -> Manifest {
-        parse_manifest("api", content).unwrap()
+        parse_manifest("api", content, &mut Vec::new()).unwrap()
+    }
+
+    fn warnings(content: &str) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let _ = parse_manifest("api", content, &mut warnings);
+        warnings.iter().map(ToString::to_string).collect()
     }
 
     fn fail(content: &str, kind: ErrorKind) -> String {
-        let e = parse_manifest("api", content).unwrap_err();
+        let e = parse_manifest("api", content, &mut Vec::new()).unwrap_err();
         assert_eq!(e.kind, kind, "{e}");
         assert!(e.detail.starts_with("job api: "), "{e}");
         e.to_string()
@@ -429,6 +457,33 @@ mod tests {
         assert_eq!((m.max_concurrent_upgrades, m.max_concurrent_starts), (1, 0));
         assert!(fail(r#"{"update_parallel_count": "2"}"#, ErrorKind::InvalidManifest)
             .contains("update_parallel_count must be a whole number, not string \"2\""));
+    }
+
+    #[test]
+    fn upgrade_batch_size_zero_is_a_warning_and_negative_an_error() {
+        assert_eq!(
+            warnings(r#"{"max_concurrent_upgrades": 0}"#),
+            ["warning: workspace/jobs/api/manifest.json: max_concurrent_upgrades is 0; 1 is used (allocations restart \
+              one at a time)"]
+        );
+        assert!(warnings(r#"{"update_parallel_count": 0}"#)[0].contains(": update_parallel_count is 0; 1 is used"));
+        assert!(warnings(r#"{"max_concurrent_upgrades": 2}"#).is_empty());
+        assert_eq!(
+            fail(r#"{"max_concurrent_upgrades": -1}"#, ErrorKind::InvalidManifest),
+            "invalid manifest.json: job api: max_concurrent_upgrades must not be negative (got -1): it is how many \
+             allocations restart at once"
+        );
+        assert!(fail(r#"{"update_parallel_count": -3}"#, ErrorKind::InvalidManifest)
+            .contains("update_parallel_count must not be negative (got -3)"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_warnings_even_when_the_manifest_fails() {
+        assert_eq!(
+            warnings(r#"{"version": "1.0", "version": "x"}"#),
+            ["warning: workspace/jobs/api/manifest.json: key \"version\" appears twice; the last value is used"]
+        );
+        assert!(fail(r#"{"version": "1.0", "version": "x"}"#, ErrorKind::InvalidJobVersion).contains("\"x\""));
     }
 
     #[test]

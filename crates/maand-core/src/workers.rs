@@ -6,11 +6,12 @@
 //! `worker` label, which is always present), then sorted. `memory`/`cpu` may also be JSON numbers
 //! (MB / MHz). Unknown fields are ignored.
 
-use crate::json_fields::{as_i64, as_object, as_str, as_string_list, describe, field, parse_json};
+use crate::json_fields::{as_i64, as_object, as_str, as_string_list, describe, field};
+use crate::json_text::parse_json;
 use crate::placement::normalize_labels;
 use crate::units::{parse_cpu_mhz, parse_memory_mb};
 use crate::worker_host::validate_host;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result, Warning};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -34,9 +35,10 @@ pub struct WorkerSpec {
     pub port: Option<u16>,
 }
 
-/// Parse workers.json. The result is sorted by (position, host).
-pub fn parse_workers(content: &str) -> Result<Vec<WorkerSpec>> {
-    let value = parse_json(content).map_err(|e| invalid(format!("{FILE}: {e}")))?;
+/// Parse workers.json. The result is sorted by (position, host). Keys written twice go to
+/// `warnings`.
+pub fn parse_workers(content: &str, warnings: &mut Vec<Warning>) -> Result<Vec<WorkerSpec>> {
+    let value = parse_json(content, FILE, warnings).map_err(|e| invalid(format!("{FILE}: {e}")))?;
     let entries = value
         .as_array()
         .ok_or_else(|| invalid(format!("{FILE} must be a JSON array of worker objects, not {}", describe(&value))))?;
@@ -137,15 +139,19 @@ fn parse_tags(v: &Value) -> Result<BTreeMap<String, String>, String> {
 mod tests {
     use super::*;
 
+    fn parse(content: &str) -> Result<Vec<WorkerSpec>> {
+        parse_workers(content, &mut Vec::new())
+    }
+
     fn err_text(content: &str) -> String {
-        let e = parse_workers(content).unwrap_err();
+        let e = parse(content).unwrap_err();
         assert!(e.is(ErrorKind::InvalidWorkerJson), "{e:?}");
         e.to_string()
     }
 
     #[test]
     fn parses_full_entry() {
-        let ws = parse_workers(
+        let ws = parse(
             r#"[{"host": " 10.0.0.1 ", "hostname": "node-1", "labels": [" Web", "worker", "", "web", "DB"],
                  "memory": "4 gb", "cpu": "2 ghz", "tags": {" Zone ": " EU-1 "}, "position": 3, "port": 2222,
                  "unknown": true}]"#,
@@ -168,7 +174,7 @@ mod tests {
 
     #[test]
     fn defaults_and_ordering() {
-        let ws = parse_workers(
+        let ws = parse(
             r#"[{"host": "b"}, {"host": "a", "position": 1, "memory": 512, "hostname": "  "}, {"host": "c", "position": 0}]"#,
         )
         .unwrap();
@@ -179,7 +185,7 @@ mod tests {
         assert_eq!(ws[2].memory_mb, 512.0);
         assert_eq!(ws[2].hostname, None);
         assert_eq!(ws[0].port, None);
-        assert!(parse_workers("[]").unwrap().is_empty());
+        assert!(parse("[]").unwrap().is_empty());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Reading the operator's workspace from disk into parsed values (the only file I/O of a build
 //! besides the catalog): workers.json, bucket confs, disabled.json, and every job directory.
+//! Text files must be UTF-8 (an error of the file's kind names the file otherwise); what the
+//! parsers accept with a warning is collected for the caller to print.
 
 use maand_core::bucket_conf::{parse_bucket_jobs_conf, parse_string_table};
 use maand_core::disabled::{parse_disabled, Disabled};
 use maand_core::manifest::{is_skipped_dir, parse_manifest, validate_job_files, Manifest};
 use maand_core::workers::{parse_workers, WorkerSpec};
-use maand_core::{Error, ErrorKind, Result};
+use maand_core::{Error, ErrorKind, Result, Warning};
 use maand_store::catalog::JobFile;
 use maand_store::paths::BucketPaths;
 use std::collections::BTreeMap;
@@ -29,26 +31,37 @@ pub struct Workspace {
     pub jobs_conf_name: String,
 }
 
-pub fn read_workspace(paths: &BucketPaths, job_config_selector: &str) -> Result<Workspace> {
-    let workers = parse_workers(&read_text(&paths.workers_json())?.unwrap_or_else(|| "[]".into()))?;
-    let disabled = match read_text(&paths.disabled_json())? {
-        Some(text) => parse_disabled(&text)?,
+/// Read and parse the workspace. Warnings (inputs accepted as the Go maand accepted them) go to
+/// `warnings`, also those found before an error.
+pub fn read_workspace(
+    paths: &BucketPaths,
+    job_config_selector: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Workspace> {
+    let workers_text = read_text(&paths.workers_json(), "workspace/workers.json", ErrorKind::InvalidWorkerJson)?;
+    let workers = parse_workers(&workers_text.unwrap_or_else(|| "[]".into()), warnings)?;
+    let disabled = match read_text(&paths.disabled_json(), "workspace/disabled.json", ErrorKind::InvalidDisabledJson)? {
+        Some(text) => parse_disabled(&text, warnings)?,
         None => Disabled::none(),
     };
-    let bucket_conf = match read_text(&paths.bucket_conf())? {
-        Some(text) => parse_string_table("workspace/bucket.conf", &text, ErrorKind::InvalidBucketConf)?,
+    let bucket_label = "workspace/bucket.conf";
+    let bucket_conf = match read_text(&paths.bucket_conf(), bucket_label, ErrorKind::InvalidBucketConf)? {
+        Some(text) => parse_string_table(bucket_label, &text, ErrorKind::InvalidBucketConf)?,
         None => BTreeMap::new(),
     };
     let jobs_conf_path = paths.bucket_jobs_conf(job_config_selector.trim());
     let jobs_conf_name = file_name(&jobs_conf_path);
-    let jobs_conf = match read_text(&jobs_conf_path)? {
-        Some(text) => parse_bucket_jobs_conf(&format!("workspace/{jobs_conf_name}"), &text)?,
+    let jobs_conf_label = format!("workspace/{jobs_conf_name}");
+    let jobs_conf = match read_text(&jobs_conf_path, &jobs_conf_label, ErrorKind::InvalidBucketConf)? {
+        Some(text) => parse_bucket_jobs_conf(&jobs_conf_label, &text)?,
         None => BTreeMap::new(),
     };
     let mut jobs = BTreeMap::new();
     for name in job_names(&paths.jobs_dir())? {
-        jobs.insert(name.clone(), read_job(&paths.jobs_dir().join(&name), &name)?);
+        jobs.insert(name.clone(), read_job(&paths.jobs_dir().join(&name), &name, warnings)?);
     }
+    let hosts = workers.iter().map(|w| w.host.as_str());
+    warnings.extend(disabled.unknown_names(jobs.keys().map(String::as_str), hosts));
     Ok(Workspace { workers, jobs, disabled, bucket_conf, jobs_conf, jobs_conf_name })
 }
 
@@ -71,16 +84,18 @@ pub fn job_names(jobs_dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn read_job(dir: &Path, job: &str) -> Result<JobSource> {
-    let manifest_text = read_text(&dir.join("manifest.json"))?.unwrap_or_default();
-    let manifest = parse_manifest(job, &manifest_text)?;
+fn read_job(dir: &Path, job: &str, warnings: &mut Vec<Warning>) -> Result<JobSource> {
+    let manifest_label = format!("job {job}: manifest.json");
+    let manifest_text = read_text(&dir.join("manifest.json"), &manifest_label, ErrorKind::InvalidManifest)?;
+    let manifest = parse_manifest(job, &manifest_text.unwrap_or_default(), warnings)?;
     let mut files = Vec::new();
     walk(dir, "", &mut files)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     validate_job_files(job, &manifest, &paths)?;
-    let vars = match read_text(&dir.join("vars.toml"))? {
-        Some(text) => parse_string_table(&format!("workspace/jobs/{job}/vars.toml"), &text, ErrorKind::InvalidJobVars)?,
+    let vars_label = format!("workspace/jobs/{job}/vars.toml");
+    let vars = match read_text(&dir.join("vars.toml"), &vars_label, ErrorKind::InvalidJobVars)? {
+        Some(text) => parse_string_table(&vars_label, &text, ErrorKind::InvalidJobVars)?,
         None => BTreeMap::new(),
     };
     Ok(JobSource { manifest, files, vars })
@@ -111,12 +126,14 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<JobFile>) -> Result<()> {
     Ok(())
 }
 
-/// Read a UTF-8 text file; `None` when it does not exist.
-pub fn read_text(path: &Path) -> Result<Option<String>> {
+/// Read a UTF-8 text file; `None` when it does not exist. Bytes that are not UTF-8 are an error
+/// of `kind` naming the file as `label` and where the first bad byte is.
+pub fn read_text(path: &Path, label: &str, kind: ErrorKind) -> Result<Option<String>> {
     match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| Error::new(ErrorKind::Unexpected, format!("{}: not valid UTF-8 text", path.display()))),
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            Error::new(kind, format!("{label} is not UTF-8 text (invalid byte at offset {offset}); save it as UTF-8"))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path, e)),
     }
