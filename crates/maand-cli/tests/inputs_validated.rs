@@ -182,3 +182,20 @@ fn invalid_utf8_in_workers_json_names_the_file() {
         &["invalid manifest.json: job api: manifest.json is not UTF-8 text"],
     );
 }
+
+#[test]
+fn maand_conf_log_format_and_job_config_selector_are_checked() {
+    let conf = |extra: &'static str| {
+        move |b: &TestBucket| b.write("maand.conf", &format!("{}{extra}\n", b.read("maand.conf")))
+    };
+    refused(conf("log_format = \"xml\""), &["invalid maand.conf", "maand.conf", "log_format", "got \"xml\""]);
+    refused(
+        conf("job_config_selector = \"prod\""),
+        &["invalid maand.conf: maand.conf: job_config_selector = \"prod\" selects workspace/bucket.jobs.prod.conf, \
+             which does not exist"],
+    );
+    refused(
+        conf("job_config_selector = \"../../../x\""),
+        &["invalid maand.conf", "maand.conf", "job_config_selector must be a name", "\"../../../x\""],
+    );
+}

@@ -1,5 +1,8 @@
 //! `maand.conf` at the bucket root (spec/features.md §1.3 plus DESIGN §3.1/§3.2/§3.12): reading,
 //! type checks, defaults and normalisation, and the text `maand init` writes.
+//!
+//! Unlike the Go maand, an unknown `log_format` is an error (not a silent `kv`), and
+//! `job_config_selector` must be a plain name, since it becomes part of a file name.
 
 use crate::paths::BucketPaths;
 use maand_core::{Error, ErrorKind, Result};
@@ -132,8 +135,8 @@ impl MaandConf {
             use_sudo: fields.boolean("use_sudo")?.unwrap_or(false),
             certs_ttl: fields.count("certs_ttl", d.certs_ttl as u64)? as i64,
             certs_renewal_buffer: fields.count("certs_renewal_buffer", 0)? as i64,
-            job_config_selector: fields.string("job_config_selector")?.unwrap_or_default().trim().to_string(),
-            log_format: parse_log_format(&fields.string("log_format")?.unwrap_or_default()),
+            job_config_selector: parse_job_config_selector(&fields.string("job_config_selector")?.unwrap_or_default())?,
+            log_format: parse_log_format(&fields.string("log_format")?.unwrap_or_default())?,
             host_key_checking: parse_host_key_checking(&fields.string("host_key_checking")?.unwrap_or_default())?,
             remote_timeout_seconds: fields.count("remote_timeout_seconds", d.remote_timeout_seconds)?,
             connect_timeout_seconds: fields.count("connect_timeout_seconds", d.connect_timeout_seconds)?,
@@ -171,11 +174,32 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn parse_log_format(text: &str) -> LogFormat {
+fn parse_log_format(text: &str) -> Result<LogFormat> {
     match text.trim().to_ascii_lowercase().as_str() {
-        "json" | "jsonl" => LogFormat::Json,
-        _ => LogFormat::Kv,
+        "" | "kv" => Ok(LogFormat::Kv),
+        "json" | "jsonl" => Ok(LogFormat::Json),
+        _ => Err(Error::new(
+            ErrorKind::InvalidMaandConf,
+            format!("log_format must be \"kv\" or \"json\" (\"jsonl\" is the same as \"json\"), got {text:?}"),
+        )),
     }
+}
+
+/// `job_config_selector`: trimmed; empty, or a name of letters, digits, `-`, `_` and `.` that does
+/// not start with `.` (it selects `workspace/bucket.jobs.<selector>.conf`).
+fn parse_job_config_selector(text: &str) -> Result<String> {
+    let selector = text.trim();
+    let plain = selector.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain || selector.starts_with('.') {
+        return Err(Error::new(
+            ErrorKind::InvalidMaandConf,
+            format!(
+                "job_config_selector must be a name of letters, digits, '-', '_' and '.' (it selects \
+                 workspace/bucket.jobs.<selector>.conf), got {text:?}"
+            ),
+        ));
+    }
+    Ok(selector.to_string())
 }
 
 fn parse_host_key_checking(text: &str) -> Result<HostKeyChecking> {
@@ -287,7 +311,7 @@ mod tests {
     fn empty_and_zero_values_are_normalised() {
         let conf = MaandConf::parse(
             "ssh_user = \"  \"\nssh_key = \"\"\nssh_port = -5\ncerts_ttl = 0\nremote_timeout_seconds = 0\n\
-             parallel = 0\njob_config_selector = \" prod \"\nlog_format = \"weird\"\nhost_key_checking = \"\"\n",
+             parallel = 0\njob_config_selector = \" prod \"\nlog_format = \" \"\nhost_key_checking = \"\"\n",
         )
         .unwrap();
         assert_eq!(conf.ssh_user, "agent");
@@ -342,6 +366,13 @@ mod tests {
             ("certs_ttl = -1", "certs_ttl must not be negative, got -1"),
             ("ssh_port = 70000", "ssh_port must be at most 65535, got 70000"),
             ("host_key_checking = \"no\"", "host_key_checking must be"),
+            (
+                "log_format = \"xml\"",
+                "log_format must be \"kv\" or \"json\" (\"jsonl\" is the same as \"json\"), got \"xml\"",
+            ),
+            ("job_config_selector = \"../../x\"", "job_config_selector must be a name of letters"),
+            ("job_config_selector = \"a/b\"", "got \"a/b\""),
+            ("job_config_selector = \".hidden\"", "job_config_selector must be"),
         ];
         for (text, want) in cases {
             let e = MaandConf::parse(text).unwrap_err();

@@ -49,12 +49,22 @@ pub fn read_workspace(
         Some(text) => parse_string_table(bucket_label, &text, ErrorKind::InvalidBucketConf)?,
         None => BTreeMap::new(),
     };
-    let jobs_conf_path = paths.bucket_jobs_conf(job_config_selector.trim());
+    let selector = job_config_selector.trim();
+    let jobs_conf_path = paths.bucket_jobs_conf(selector);
     let jobs_conf_name = file_name(&jobs_conf_path);
     let jobs_conf_label = format!("workspace/{jobs_conf_name}");
     let jobs_conf = match read_text(&jobs_conf_path, &jobs_conf_label, ErrorKind::InvalidBucketConf)? {
         Some(text) => parse_bucket_jobs_conf(&jobs_conf_label, &text)?,
-        None => BTreeMap::new(),
+        None if selector.is_empty() => BTreeMap::new(),
+        None => {
+            return Err(Error::new(
+                ErrorKind::InvalidMaandConf,
+                format!(
+                    "maand.conf: job_config_selector = {selector:?} selects {jobs_conf_label}, which does not exist \
+                     (create it, or set job_config_selector = \"\")"
+                ),
+            ))
+        }
     };
     let mut jobs = BTreeMap::new();
     for name in job_names(&paths.jobs_dir())? {
