@@ -199,3 +199,33 @@ fn maand_conf_log_format_and_job_config_selector_are_checked() {
         &["invalid maand.conf", "maand.conf", "job_config_selector must be a name", "\"../../../x\""],
     );
 }
+
+#[test]
+fn manifest_version_common_name_and_reservation_are_checked() {
+    let with = |manifest: Value| move |b: &TestBucket| b.job("api", manifest);
+    let mut version = api_manifest();
+    version["version"] = json!("1.0.0\n");
+    refused(
+        with(version),
+        &["invalid job version", "job api: manifest.json: version \"1.0.0\\n\" contains whitespace"],
+    );
+    let mut long_name = api_manifest();
+    long_name["certs"]["tls"]["subject"]["common_name"] = json!("a".repeat(100_000));
+    refused(
+        with(long_name),
+        &[
+            "invalid manifest.json: job api",
+            "certs.tls.subject.common_name is 100000 characters long; X.509 allows at most 64",
+        ],
+    );
+    let mut small = api_manifest();
+    small["resources"] = json!({"memory": {"min": 5}});
+    refused(
+        move |b| {
+            b.write("workspace/bucket.jobs.conf", "[api]\nmemory = \"1 gb\"\n");
+            b.job("api", small);
+        },
+        &["unsupported resource configuration: job api: workspace/jobs/api/manifest.json resources.memory allows at \
+             most 5 mb, but workspace/bucket.jobs.conf [api] memory requests 1024 mb"],
+    );
+}

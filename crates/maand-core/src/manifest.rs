@@ -3,7 +3,8 @@
 //! legacy names `update_parallel_count` / `deploy_parallel_count` are accepted (the new names win
 //! when both are present). Every error starts with `job <job>` and names the field.
 //!
-//! Decisions: an empty `"version": ""` counts as absent; explicit selectors are trimmed,
+//! Decisions: an empty `"version": ""` counts as absent, whitespace in it is an error (it would
+//! reach the KV, the environment and file names as written); explicit selectors are trimmed,
 //! lower-cased and de-duplicated (worker labels are too, so case never matters); memory/cpu bounds
 //! may be strings with units or plain numbers; `restart_policy: ""` means `always`. A negative
 //! `max_concurrent_upgrades` is an error; 0 is taken as 1, as the Go maand did, with a warning (as
@@ -111,8 +112,13 @@ impl Manifest {
 
 /// Parse and validate the manifest of job `job`; what is accepted with a warning goes to
 /// `warnings`.
+/// Errors start with `job <job>`, followed by `manifest.json` when their kind does not already
+/// name the file.
 pub fn parse_manifest(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manifest> {
-    parse(job, content, warnings).map_err(|e| e.context(format!("job {job}")))
+    parse(job, content, warnings).map_err(|e| match e.is(ErrorKind::InvalidManifest) {
+        true => e.context(format!("job {job}")),
+        false => e.context(format!("job {job}: manifest.json")),
+    })
 }
 
 /// `workspace/jobs/<job>/manifest.json`, as messages name it.
@@ -193,13 +199,18 @@ fn parse_version_field(obj: &Map<String, Value>) -> Result<(Option<String>, Opti
     let version_err = |msg: String| Error::new(ErrorKind::InvalidJobVersion, msg);
     let raw = match field(obj, "version") {
         None => return Ok((None, None)),
-        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::String(s)) => s.clone(),
         Some(other) => {
             return Err(version_err(format!("version must be a string such as \"1.0.0\", not {}", describe(other))))
         }
     };
     if raw.is_empty() {
         return Ok((None, None));
+    }
+    if raw.chars().any(char::is_whitespace) {
+        return Err(version_err(format!(
+            "version {raw:?} contains whitespace (a space, tab or newline); write the version alone, e.g. \"1.0.0\""
+        )));
     }
     let version = parse_version(&raw).map_err(version_err)?;
     Ok((Some(raw), Some(version)))
@@ -375,7 +386,7 @@ mod tests {
         assert_eq!(m.certs_json, "");
         assert_eq!(m.remote_timeout_seconds, None);
         assert_eq!(
-            ok(r#"{"version": "  ", "selectors": ["", " "], "restart_policy": "", "unknown": [1]}"#).selectors,
+            ok(r#"{"version": "", "selectors": ["", " "], "restart_policy": "", "unknown": [1]}"#).selectors,
             vec!["api"]
         );
         assert_eq!(ok(r#"{"version": null, "resources": null, "commands": null}"#).version_raw, None);
@@ -384,7 +395,7 @@ mod tests {
     #[test]
     fn full_manifest() {
         let m = ok(r#"{
-            "version": " v2.1 ",
+            "version": "v2.1",
             "selectors": ["Web", " db ", "web"],
             "max_concurrent_upgrades": 3, "max_concurrent_starts": 2, "min_allocations_count": 2,
             "restart_policy": "reload", "restart_globs": ["conf/**", " *.env "],
@@ -520,11 +531,19 @@ mod tests {
     fn version_errors() {
         assert_eq!(
             fail(r#"{"version": "1.2.3.4"}"#, ErrorKind::InvalidJobVersion),
-            "invalid job version: job api: version \"1.2.3.4\" has more than 3 numeric parts (expected e.g. \"1.2.0\", \"v2.1\" or \"2.0.0-rc1\")"
+            "invalid job version: job api: manifest.json: version \"1.2.3.4\" has more than 3 numeric parts (expected e.g. \"1.2.0\", \"v2.1\" or \"2.0.0-rc1\")"
         );
         assert!(fail(r#"{"version": "unknown"}"#, ErrorKind::InvalidJobVersion).contains("\"unknown\""));
         assert!(fail(r#"{"version": 1}"#, ErrorKind::InvalidJobVersion)
             .contains("version must be a string such as \"1.0.0\", not number 1"));
+        assert_eq!(
+            fail(r#"{"version": "1.0.0\n"}"#, ErrorKind::InvalidJobVersion),
+            "invalid job version: job api: manifest.json: version \"1.0.0\\n\" contains whitespace (a space, tab or \
+             newline); write the version alone, e.g. \"1.0.0\""
+        );
+        for bad in [" 1.0", "1.0 ", "1 .0", "1.0\\t", "  "] {
+            fail(&format!(r#"{{"version": "{bad}"}}"#), ErrorKind::InvalidJobVersion);
+        }
     }
 
     #[test]
@@ -547,7 +566,7 @@ mod tests {
     fn port_errors() {
         assert_eq!(
             fail(r#"{"resources": {"ports": {"Http": {}}}}"#, ErrorKind::PortKeyFormat),
-            "invalid port key format: job api: port name \"Http\" in resources.ports must match ^[a-z][a-z0-9_]*$"
+            "invalid port key format: job api: manifest.json: port name \"Http\" in resources.ports must match ^[a-z][a-z0-9_]*$"
         );
         for bad in ["1port", "", "a-b", "a b"] {
             let content = json!({"resources": {"ports": {bad: {}}}}).to_string();
@@ -555,7 +574,7 @@ mod tests {
         }
         assert_eq!(
             fail(r#"{"resources": {"ports": {"x": "5432"}}}"#, ErrorKind::InvalidManifestPort),
-            "invalid manifest port declaration: job api: port \"x\" must be {} or an integer, not string \"5432\""
+            "invalid manifest port declaration: job api: manifest.json: port \"x\" must be {} or an integer, not string \"5432\""
         );
         assert!(fail(r#"{"resources": {"ports": {"x": 70000}}}"#, ErrorKind::InvalidManifestPort)
             .contains("port \"x\" must be {} or an integer between 1 and 65535, not number 70000"));
@@ -572,13 +591,13 @@ mod tests {
         use ErrorKind::{InvalidJobCommandConfiguration as Config, InvalidJobCommandDemand as DemandKind};
         assert_eq!(
             fail(r#"{"commands": {"migrate": {"executed_on": ["cli"]}}}"#, Config),
-            "invalid job command configuration: job api: command migrate: invalid command name \"migrate\": it must start \
+            "invalid job command configuration: job api: manifest.json: command migrate: invalid command name \"migrate\": it must start \
              with command_ and contain no /, \\ or spaces (it names the script _modules/migrate.py|.ts|.js)"
         );
         fail(r#"{"commands": {"command_../x": {"executed_on": ["cli"]}}}"#, Config);
         assert_eq!(
             fail(r#"{"commands": {"command_x": {}}}"#, Config),
-            "invalid job command configuration: job api: command command_x: missing executed_on: list the events it runs on, e.g. [\"post_build\"]"
+            "invalid job command configuration: job api: manifest.json: command command_x: missing executed_on: list the events it runs on, e.g. [\"post_build\"]"
         );
         fail(r#"{"commands": {"command_x": {"executed_on": []}}}"#, Config);
         assert!(fail(r#"{"commands": {"command_x": {"executed_on": ["cli", "deploy"]}}}"#, Config).contains(
@@ -591,7 +610,7 @@ mod tests {
         fail(r#"{"commands": []}"#, Config);
         assert_eq!(
             fail(r#"{"commands": {"command_x": {"executed_on": ["cli"], "demands": {"job": "db"}}}}"#, DemandKind),
-            "invalid job command demand: job api: command command_x: demands.job (\"db\") and demands.command (\"\") must both be set or both be empty"
+            "invalid job command demand: job api: manifest.json: command command_x: demands.job (\"db\") and demands.command (\"\") must both be set or both be empty"
         );
         fail(
             r#"{"commands": {"command_x": {"executed_on": ["cli"], "demands": {"command": "command_y"}}}}"#,
@@ -678,6 +697,11 @@ mod tests {
             r#"{"t":{"pkcs8":false,"one":false,"subject":{"common_name":"a\u003cb\u003e\u0026c"}}}"#
         );
         assert_eq!(ok(r#"{"certs": {}}"#).certs_json, "");
+        let longest = "é".repeat(64);
+        assert_eq!(
+            ok(&format!(r#"{{"certs": {{"t": {{"subject": {{"common_name": "{longest}"}}}}}}}}"#)).certs[0].common_name,
+            longest
+        );
         assert_eq!(
             fail(r#"{"certs": {"t": {}}}"#, ErrorKind::InvalidManifest),
             "invalid manifest.json: job api: certs.t.subject is required: {\"common_name\": \"...\"}"
@@ -691,6 +715,10 @@ mod tests {
             ),
             (r#"{"certs": {"../t": {"subject": {"common_name": "x"}}}}"#, "cert name \"../t\" must use only"),
             (r#"{"certs": []}"#, "certs must be an object"),
+            (
+                &format!(r#"{{"certs": {{"t": {{"subject": {{"common_name": "{}"}}}}}}}}"#, "é".repeat(65)),
+                "certs.t.subject.common_name is 65 characters long; X.509 allows at most 64 (ub-common-name)",
+            ),
         ];
         for (content, expected) in bad {
             let text = fail(content, ErrorKind::InvalidManifest);
