@@ -229,3 +229,37 @@ fn manifest_version_common_name_and_reservation_are_checked() {
              most 5 mb, but workspace/bucket.jobs.conf [api] memory requests 1024 mb"],
     );
 }
+
+fn symlink(b: &TestBucket, link: &str, target: &str) {
+    let path = b.path(link);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(target, path).unwrap();
+}
+
+#[test]
+fn symlinks_leaving_the_job_directory_are_refused_naming_the_file() {
+    refused(
+        |b| symlink(b, "workspace/jobs/api/ca.key", "../../../secrets/ca.key"),
+        &["invalid job: job api: workspace/jobs/api/ca.key is a symbolic link to \"../../../secrets/ca.key\", outside \
+           the job directory"],
+    );
+    refused(
+        |b| symlink(b, "workspace/jobs/api/conf/passwd", "/etc/passwd"),
+        &["workspace/jobs/api/conf/passwd is a symbolic link to \"/etc/passwd\", outside the job directory"],
+    );
+    // Its text stays inside, but through the link `a` (the job's top) it leads two levels above.
+    refused(
+        |b| {
+            symlink(b, "workspace/jobs/api/p/q/a", "../..");
+            symlink(b, "workspace/jobs/api/p/q/b", "a/../..");
+        },
+        &["workspace/jobs/api/p/q/b is a symbolic link to \"a/../..\", outside the job directory"],
+    );
+    refused(
+        |b| {
+            b.write("workspace/jobs/api/lib.py", "x = 1\n");
+            symlink(b, "workspace/jobs/api/_modules/lib.py", "../lib.py");
+        },
+        &["workspace/jobs/api/_modules/lib.py is a symbolic link; files under _modules/ are read on the CLI host"],
+    );
+}

@@ -11,6 +11,7 @@ pub mod health_check;
 pub mod ids;
 pub mod job_command;
 pub mod job_files;
+pub mod job_links;
 mod json_fields;
 mod json_text;
 pub mod kv_access;

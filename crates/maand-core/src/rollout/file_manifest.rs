@@ -49,6 +49,12 @@ pub fn file_md5(content: &[u8]) -> String {
     to_hex(&Md5::digest(content))
 }
 
+/// The manifest value of a symbolic link (shipped as a link): MD5 hex of `symlink:` and its
+/// target, so a link whose target changes is a changed file.
+pub fn link_md5(target: &str) -> String {
+    file_md5(format!("symlink:{target}").as_bytes())
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

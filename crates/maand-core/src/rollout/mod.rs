@@ -20,7 +20,7 @@ pub use classify::{
     classify, has_pending_change, job_needs_rollout, normalize_version, AllocationClass, AllocationPlanInput, HashState,
 };
 pub use file_manifest::{
-    changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file,
+    changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file, link_md5,
     parse_file_manifest, plan_hash, was_promoted, FileManifest, HEALTH_FAILED_MARKER, HELPER_FILES,
 };
 pub use job_rollout::{

@@ -5,6 +5,7 @@
 
 use maand_core::bucket_conf::{parse_bucket_jobs_conf, parse_string_table};
 use maand_core::disabled::{parse_disabled, Disabled};
+use maand_core::job_links::{link_outside_job, validate_link};
 use maand_core::manifest::{is_skipped_dir, parse_manifest, validate_job_files, Manifest};
 use maand_core::workers::{parse_workers, WorkerSpec};
 use maand_core::{Error, ErrorKind, Result, Warning};
@@ -12,7 +13,7 @@ use maand_store::catalog::JobFile;
 use maand_store::paths::BucketPaths;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One job directory: its manifest, its stored files and its vars.toml.
 pub struct JobSource {
@@ -98,8 +99,7 @@ fn read_job(dir: &Path, job: &str, warnings: &mut Vec<Warning>) -> Result<JobSou
     let manifest_label = format!("job {job}: manifest.json");
     let manifest_text = read_text(&dir.join("manifest.json"), &manifest_label, ErrorKind::InvalidManifest)?;
     let manifest = parse_manifest(job, &manifest_text.unwrap_or_default(), warnings)?;
-    let mut files = Vec::new();
-    walk(dir, "", &mut files)?;
+    let mut files = walk_job(dir, job)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     validate_job_files(job, &manifest, &paths)?;
@@ -111,29 +111,66 @@ fn read_job(dir: &Path, job: &str, warnings: &mut Vec<Warning>) -> Result<JobSou
     Ok(JobSource { manifest, files, vars })
 }
 
-/// Every file and directory below `dir` (relative, '/'-separated), skipping virtualenvs,
-/// node_modules and __pycache__ anywhere. Symlinked files are read through; symlinked
-/// directories are not followed.
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<JobFile>) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        let path = entry.path();
-        let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
-        if kind.is_dir() {
-            if is_skipped_dir(&name) {
+/// Every file, directory and symbolic link of job directory `dir` (paths relative,
+/// '/'-separated), skipping virtualenvs, node_modules and __pycache__ anywhere. Links are never
+/// followed: one that stays inside the job directory is kept as a link (checked on its text, and
+/// on where it really leads when its target exists), any other is an error naming it.
+fn walk_job(dir: &Path, job: &str) -> Result<Vec<JobFile>> {
+    let real_root = fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
+    let mut walk = JobWalk { job, real_root, files: Vec::new() };
+    walk.dir(dir, "")?;
+    Ok(walk.files)
+}
+
+struct JobWalk<'a> {
+    job: &'a str,
+    /// The job directory with every link resolved: where inside links must lead.
+    real_root: PathBuf,
+    files: Vec<JobFile>,
+}
+
+impl JobWalk<'_> {
+    fn dir(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+        for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+            let entry = entry.map_err(|e| io_err(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
+            if is_skipped_dir(&name) && (kind.is_dir() || kind.is_symlink()) {
                 continue;
             }
-            out.push(JobFile { path: rel.clone(), content: Vec::new(), isdir: true });
-            walk(&path, &rel, out)?;
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            let content = fs::read(&path).map_err(|e| io_err(&path, e))?;
-            out.push(JobFile { path: rel, content, isdir: false });
+            if kind.is_symlink() {
+                self.link(&path, rel)?;
+            } else if kind.is_dir() {
+                self.files.push(JobFile::dir(rel.clone()));
+                self.dir(&path, &rel)?;
+            } else if kind.is_file() {
+                let content = fs::read(&path).map_err(|e| io_err(&path, e))?;
+                self.files.push(JobFile::file(rel, content));
+            }
         }
+        Ok(())
     }
-    Ok(())
+
+    fn link(&mut self, path: &Path, rel: String) -> Result<()> {
+        let job = self.job;
+        let target = fs::read_link(path).map_err(|e| io_err(path, e))?;
+        let Some(target) = target.to_str() else {
+            return Err(Error::new(
+                ErrorKind::InvalidJob,
+                format!("job {job}: workspace/jobs/{job}/{rel} is a symbolic link whose target is not UTF-8 text"),
+            ));
+        };
+        validate_link(job, &rel, target)?;
+        if let Ok(real) = fs::canonicalize(path) {
+            if !real.starts_with(&self.real_root) {
+                return Err(link_outside_job(job, &rel, target));
+            }
+        }
+        self.files.push(JobFile::link(rel, target));
+        Ok(())
+    }
 }
 
 /// Read a UTF-8 text file; `None` when it does not exist. Bytes that are not UTF-8 are an error

@@ -7,7 +7,7 @@ use super::template_data::KvTemplateData;
 use crate::build::allocation_ns;
 use crate::prometheus::ServerAssets;
 use crate::template::{render, TemplateContext};
-use maand_core::rollout::{file_md5, plan_hash, shipped_dir_name, FileManifest};
+use maand_core::rollout::{file_md5, link_md5, plan_hash, shipped_dir_name, FileManifest};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::{AllocationRow, JobFile, WorkerRow};
 use maand_store::kv::KvStore;
@@ -71,7 +71,8 @@ pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
 }
 
 /// Job files (directories first), except the CLI-side `_prometheus/` tree. Files are staged
-/// executable (as the Go maand does) so scripts shipped with a job can run.
+/// executable (as the Go maand does) so scripts shipped with a job can run; links are staged as
+/// links (the build kept only those that stay inside the job).
 pub(crate) fn write_job_files(dir: &Path, files: &[JobFile]) -> Result<()> {
     let shipped = |f: &&JobFile| f.path != "_prometheus" && !f.path.starts_with("_prometheus/");
     for f in files.iter().filter(shipped).filter(|f| f.isdir) {
@@ -82,6 +83,10 @@ pub(crate) fn write_job_files(dir: &Path, files: &[JobFile]) -> Result<()> {
         let p = dir.join(&f.path);
         if let Some(parent) = p.parent() {
             fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        if let Some(target) = &f.link {
+            std::os::unix::fs::symlink(target, &p).map_err(|e| io(&p, e))?;
+            continue;
         }
         fs::write(&p, &f.content).map_err(|e| io(&p, e))?;
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).map_err(|e| io(&p, e))?;
@@ -126,11 +131,12 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The `*.tpl` files under `dir`; links to directories are not followed.
 fn collect_templates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;
         let p = entry.path();
-        if p.is_dir() {
+        if entry.file_type().map_err(|e| io(&p, e))?.is_dir() {
             collect_templates(&p, out)?;
         } else if p.extension().is_some_and(|e| e == "tpl") {
             out.push(p);
@@ -168,7 +174,8 @@ pub(crate) fn write_cert_files(certs: &Path, kv: &KvStore, job: &str, worker_ip:
     Ok(())
 }
 
-/// Relative path -> content MD5 of every regular file under `dir`.
+/// Relative path -> content MD5 of every regular file under `dir` (for a link, the MD5 of its
+/// target path: links are shipped as links).
 pub fn file_manifest(dir: &Path) -> Result<FileManifest> {
     let mut out = FileManifest::new();
     walk_files(dir, dir, &mut out)?;
@@ -180,12 +187,15 @@ fn walk_files(base: &Path, dir: &Path, out: &mut FileManifest) -> Result<()> {
         let entry = entry.map_err(|e| io(dir, e))?;
         let p = entry.path();
         let kind = entry.file_type().map_err(|e| io(&p, e))?;
+        let rel = || p.strip_prefix(base).unwrap_or(&p).to_string_lossy().into_owned();
         if kind.is_dir() {
             walk_files(base, &p, out)?;
         } else if kind.is_file() {
-            let rel = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().into_owned();
             let content = fs::read(&p).map_err(|e| io(&p, e))?;
-            out.insert(rel, file_md5(&content));
+            out.insert(rel(), file_md5(&content));
+        } else if kind.is_symlink() {
+            let target = fs::read_link(&p).map_err(|e| io(&p, e))?;
+            out.insert(rel(), link_md5(&target.to_string_lossy()));
         }
     }
     Ok(())
