@@ -263,3 +263,67 @@ fn symlinks_leaving_the_job_directory_are_refused_naming_the_file() {
         &["workspace/jobs/api/_modules/lib.py is a symbolic link; files under _modules/ are read on the CLI host"],
     );
 }
+
+/// `maand deploy --dry-run` of the fixture's job with `app.conf.tpl` = `source` (after a build),
+/// with `conf` appended to maand.conf: it exits 1 naming the template; how long it took.
+fn template_bomb(source: &str, conf: &str, needles: &[&str]) -> std::time::Duration {
+    let f = Fenced::new();
+    let b = &f.bucket;
+    b.write("maand.conf", &format!("{}{conf}\n", b.read("maand.conf")));
+    b.write("workspace/jobs/api/app.conf.tpl", source);
+    b.build().ok();
+    let started = std::time::Instant::now();
+    let out = b.maand(&["deploy", "--dry-run"]);
+    let elapsed = started.elapsed();
+    assert_eq!(out.code, 1, "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    for needle in needles {
+        assert!(out.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", out.stderr);
+    }
+    f.assert_nothing_outside();
+    elapsed
+}
+
+#[test]
+fn template_bombs_stop_at_the_time_limit_naming_the_template() {
+    let limit = "template_timeout_seconds = 2";
+    let stopped = "stopped after 2 s, the time limit of a template (template_timeout_seconds in maand.conf)";
+    for (bomb, at) in [
+        ("{{ range 100000000 }}{{ end }}", "execute template app.conf.tpl: line 1: {{range 100000000}}{{end}}: "),
+        (
+            "{{ range 100000 }}{{ range 100000 }}{{ $.Job }}{{ end }}{{ end }}",
+            "execute template app.conf.tpl: line 1: ",
+        ),
+    ] {
+        let elapsed = template_bomb(bomb, limit, &["job api on 10.0.0.1", at, stopped]);
+        assert!(elapsed < std::time::Duration::from_secs(5), "took {elapsed:?}");
+    }
+}
+
+#[test]
+fn template_bomb_stops_within_the_default_ten_seconds() {
+    let elapsed = template_bomb(
+        "{{ range 100000000 }}{{ end }}",
+        "",
+        &["execute template app.conf.tpl: line 1: {{range 100000000}}{{end}}: stopped after 10 s, the time limit"],
+    );
+    assert!(elapsed < std::time::Duration::from_secs(11), "took {elapsed:?}");
+}
+
+#[test]
+fn template_output_and_source_sizes_are_bounded() {
+    let elapsed = template_bomb(
+        "{{ range 100000000 }}0123456789abcdef0123456789abcdef{{ end }}",
+        "",
+        &[
+            "execute template app.conf.tpl: line 1: ",
+            "the output exceeds 64.0 MiB, the size limit of a rendered template",
+        ],
+    );
+    assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}");
+    let elapsed = template_bomb(
+        &"x".repeat(20_000_000),
+        "",
+        &["template app.conf.tpl: the template is 19.1 MiB; a template may be at most 16.0 MiB"],
+    );
+    assert!(elapsed < std::time::Duration::from_secs(5), "took {elapsed:?}");
+}

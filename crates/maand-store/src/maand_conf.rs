@@ -56,6 +56,8 @@ pub struct MaandConf {
     pub remote_timeout_seconds: u64,
     pub connect_timeout_seconds: u64,
     pub parallel: usize,
+    /// Time limit of rendering one template.
+    pub template_timeout_seconds: u64,
 }
 
 const DEFAULT_SSH_USER: &str = "agent";
@@ -65,6 +67,7 @@ const DEFAULT_CERTS_TTL_DAYS: i64 = 60;
 const DEFAULT_REMOTE_TIMEOUT_SECONDS: u64 = 300;
 const DEFAULT_CONNECT_TIMEOUT_SECONDS: u64 = 15;
 const DEFAULT_PARALLEL: usize = 32;
+const DEFAULT_TEMPLATE_TIMEOUT_SECONDS: u64 = 10;
 
 const DEFAULT_FILE_TEXT: &str = r#"use_sudo = true
 ssh_user = "agent"
@@ -80,6 +83,7 @@ certs_renewal_buffer = 0
 # remote_timeout_seconds = 300      # limit of one remote lifecycle step (a manifest may override it)
 # connect_timeout_seconds = 15      # SSH connect timeout
 # parallel = 32                     # workers contacted at the same time
+# template_timeout_seconds = 10     # time limit of rendering one template
 "#;
 
 impl Default for MaandConf {
@@ -98,6 +102,7 @@ impl Default for MaandConf {
             remote_timeout_seconds: DEFAULT_REMOTE_TIMEOUT_SECONDS,
             connect_timeout_seconds: DEFAULT_CONNECT_TIMEOUT_SECONDS,
             parallel: DEFAULT_PARALLEL,
+            template_timeout_seconds: DEFAULT_TEMPLATE_TIMEOUT_SECONDS,
         }
     }
 }
@@ -142,6 +147,7 @@ impl MaandConf {
             connect_timeout_seconds: fields.count("connect_timeout_seconds", d.connect_timeout_seconds)?,
             parallel: usize::try_from(fields.count("parallel", d.parallel as u64)?)
                 .map_err(|_| Error::new(ErrorKind::InvalidMaandConf, "parallel is too large"))?,
+            template_timeout_seconds: fields.count("template_timeout_seconds", d.template_timeout_seconds)?,
         }
         .with_empty_names_defaulted())
     }
@@ -289,6 +295,7 @@ mod tests {
         assert_eq!(conf.remote_timeout_seconds, 300);
         assert_eq!(conf.connect_timeout_seconds, 15);
         assert_eq!(conf.parallel, 32);
+        assert_eq!(conf.template_timeout_seconds, 10);
         assert_eq!(MaandConf::parse("").unwrap(), conf);
     }
 
@@ -302,7 +309,14 @@ mod tests {
         assert_eq!(conf.ssh_port, 22, "ssh_port = 0 means 22");
         assert_eq!(conf.certs_ttl, 60);
         assert_eq!(conf.certs_renewal_buffer, 0);
-        for key in ["job_config_selector", "log_format", "host_key_checking", "remote_timeout_seconds", "parallel"] {
+        for key in [
+            "job_config_selector",
+            "log_format",
+            "host_key_checking",
+            "remote_timeout_seconds",
+            "parallel",
+            "template_timeout_seconds",
+        ] {
             assert!(MaandConf::default_file_text().contains(key), "{key} documented");
         }
     }
@@ -330,7 +344,8 @@ mod tests {
         let conf = MaandConf::parse(
             "ssh_user = \"ops\"\nssh_key = \"id_ed25519\"\nssh_port = 2222\nuse_sudo = true\ncerts_ttl = 30\n\
              certs_renewal_buffer = 7\nlog_format = \"JSONL\"\nhost_key_checking = \"strict\"\n\
-             remote_timeout_seconds = 900\nconnect_timeout_seconds = 5\nparallel = 4\nunknown_key = 1\n",
+             remote_timeout_seconds = 900\nconnect_timeout_seconds = 5\nparallel = 4\nunknown_key = 1\n\
+             template_timeout_seconds = 3\n",
         )
         .unwrap();
         assert_eq!(conf.ssh_user, "ops");
@@ -344,6 +359,7 @@ mod tests {
         assert_eq!(conf.remote_timeout_seconds, 900);
         assert_eq!(conf.connect_timeout_seconds, 5);
         assert_eq!(conf.parallel, 4);
+        assert_eq!(conf.template_timeout_seconds, 3);
         assert_eq!(MaandConf::parse("host_key_checking = \"off\"").unwrap().host_key_checking, HostKeyChecking::Off);
     }
 

@@ -102,7 +102,8 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
     )?;
     variables::write_allocation_variables(&mut kv, &state);
     let secret_key = maand_store::secrets::SecretKey::load(paths).ok();
-    prometheus::write_scrape_catalog(&mut kv, &ws, &state, secret_key.as_ref())?;
+    let template_limits = crate::template::Limits::with_time_limit_seconds(conf.template_timeout_seconds);
+    prometheus::write_scrape_catalog(&mut kv, &ws, &state, secret_key.as_ref(), template_limits)?;
     let kv_rows_purged = purge_stale_versions(&tx, BUILD_KV_RETAIN_DAYS, now)?;
     validate_resources(&state)?;
     let kv_rows_written = kv.persist(&tx, now)?;

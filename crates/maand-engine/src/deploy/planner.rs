@@ -5,6 +5,7 @@ use super::plan::{AllocationPlan, JobPlan};
 use super::snapshot::Snapshot;
 use super::stage::{stage_allocation, StageInput, Staged};
 use crate::prometheus::ServerAssets;
+use crate::template::Limits;
 use maand_core::manifest::RestartPolicy;
 use maand_core::rollout::{
     classify, job_needs_rollout, parse_file_manifest, plan_job_rollout, planned_action, was_promoted, AllocationAction,
@@ -27,6 +28,7 @@ pub struct PlanInput<'a> {
     pub update_seq: i64,
     pub force: bool,
     pub sync_only: bool,
+    pub template_limits: Limits,
 }
 
 /// A planned job plus what staging produced, keyed by allocation id.
@@ -69,6 +71,7 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
             kv: input.kv,
             key: input.key,
             prometheus: prometheus.as_ref(),
+            template_limits: input.template_limits,
         })?;
         let plan_input = plan_input(a, row.as_ref(), Some(&s), &current_version);
         let was_stopped = snap.stopped.contains(&a.alloc_id);

@@ -6,7 +6,7 @@
 use super::template_data::KvTemplateData;
 use crate::build::allocation_ns;
 use crate::prometheus::ServerAssets;
-use crate::template::{render, TemplateContext};
+use crate::template::{render_within, Limits, TemplateContext};
 use maand_core::rollout::{file_md5, link_md5, plan_hash, shipped_dir_name, FileManifest};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::{AllocationRow, JobFile, WorkerRow};
@@ -30,6 +30,7 @@ pub struct StageInput<'a> {
     pub key: Option<&'a SecretKey>,
     /// Set when the job is the Prometheus server job.
     pub prometheus: Option<&'a ServerAssets>,
+    pub template_limits: Limits,
 }
 
 pub struct Staged {
@@ -122,7 +123,7 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<()> {
         let source = String::from_utf8(source).map_err(|_| {
             Error::new(ErrorKind::InvalidJob, format!("job {}: template {rel} is not UTF-8 text", input.job))
         })?;
-        let out = render(&rel, &source, &ctx, &data)
+        let out = render_within(&rel, &source, &ctx, &data, input.template_limits)
             .map_err(|e| e.context(format!("job {} on {}", input.job, input.alloc.worker_ip)))?;
         let target = tpl.with_extension("");
         fs::write(&target, out).map_err(|e| io(&target, e))?;
