@@ -2,7 +2,7 @@
 //! §1.8 `vars.toml`), the port pool range of bucket.conf, and a job's resource reservation from
 //! its manifest bounds and the optional bucket.jobs override (§1.5, §2.3).
 
-use crate::manifest::{Bounds, Manifest};
+use crate::manifest::{manifest_file, Bounds, Manifest};
 use crate::units::{format_number, parse_cpu_mhz, parse_memory_mb};
 use crate::{Error, ErrorKind, Result};
 use std::collections::BTreeMap;
@@ -146,7 +146,8 @@ pub struct Reservation {
 /// Current reservation = manifest max unless the job's bucket.jobs section sets `memory`/`cpu`,
 /// which must then lie within the manifest bounds (a manifest without bounds takes the override
 /// as both bounds). `file_label` names the conf file in errors; its last path component is the
-/// recorded source.
+/// recorded source. A reservation outside the bounds names both places: the manifest's
+/// `resources.<what>` field and the conf's `[job] <what>` key (either may be the one to change).
 pub fn resolve_reservation(
     job: &str,
     manifest: &Manifest,
@@ -164,21 +165,23 @@ pub fn resolve_reservation(
         if bounds.min == 0.0 && bounds.max == 0.0 {
             return Ok((value, value, value, source_name.to_string()));
         }
-        let out_of_bounds = |bound: &str, limit: f64| {
+        let out_of_bounds = |limit: &str, bound: f64| {
             Error::new(
                 ErrorKind::UnsupportedResourceConfiguration,
                 format!(
-                    "{file_label}, job {job} {bound}_{what}_{unit} {} {unit}, requested {} {unit}",
-                    format_number(limit),
+                    "job {job}: {} resources.{what} {limit} {} {unit}, but {file_label} [{job}] {what} requests {} \
+                     {unit}; change resources.{what} in the manifest or {what} in {file_label}",
+                    manifest_file(job),
+                    format_number(bound),
                     format_number(value)
                 ),
             )
         };
         if value > bounds.max {
-            return Err(out_of_bounds("max", bounds.max));
+            return Err(out_of_bounds("allows at most", bounds.max));
         }
         if value < bounds.min {
-            return Err(out_of_bounds("min", bounds.min));
+            return Err(out_of_bounds("requires at least", bounds.min));
         }
         Ok((bounds.min, bounds.max, value, source_name.to_string()))
     };
@@ -290,7 +293,7 @@ mod tests {
     }
 
     fn manifest(resources: &str) -> Manifest {
-        parse_manifest("api", &format!("{{\"resources\": {resources}}}")).unwrap()
+        parse_manifest("api", &format!("{{\"resources\": {resources}}}"), &mut Vec::new()).unwrap()
     }
 
     #[test]
@@ -326,12 +329,16 @@ mod tests {
         let e = resolve_reservation("api", &m, Some(&conf(&[("memory", "2 gb")])), file).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unsupported resource configuration: workspace/bucket.jobs.prod.conf, job api max_memory_mb 1024 mb, requested 2048 mb"
+            "unsupported resource configuration: job api: workspace/jobs/api/manifest.json resources.memory allows at \
+             most 1024 mb, but workspace/bucket.jobs.prod.conf [api] memory requests 2048 mb; change resources.memory \
+             in the manifest or memory in workspace/bucket.jobs.prod.conf"
         );
         let e = resolve_reservation("api", &m, Some(&conf(&[("cpu", "100")])), file).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unsupported resource configuration: workspace/bucket.jobs.prod.conf, job api min_cpu_mhz 500 mhz, requested 100 mhz"
+            "unsupported resource configuration: job api: workspace/jobs/api/manifest.json resources.cpu requires at \
+             least 500 mhz, but workspace/bucket.jobs.prod.conf [api] cpu requests 100 mhz; change resources.cpu in \
+             the manifest or cpu in workspace/bucket.jobs.prod.conf"
         );
         let e = resolve_reservation("api", &m, Some(&conf(&[("memory", "lots")])), file).unwrap_err();
         assert!(e.is(ErrorKind::InvalidBucketConf));

@@ -6,6 +6,9 @@
 use crate::json_fields::{as_bool, as_object, as_str, field};
 use serde_json::Value;
 
+/// X.509's `ub-common-name`: the longest common name a certificate may carry.
+const MAX_COMMON_NAME_CHARS: usize = 64;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSpec {
     /// File/KV name: `certs/<name>.crt`, `certs/<name>.key`.
@@ -56,6 +59,13 @@ fn parse_cert(name: &str, value: &Value) -> Result<CertSpec, String> {
     };
     if common_name.is_empty() {
         return Err(format!("{at}.subject.common_name is required (the certificate's CN)"));
+    }
+    let length = common_name.chars().count();
+    if length > MAX_COMMON_NAME_CHARS {
+        return Err(format!(
+            "{at}.subject.common_name is {length} characters long; X.509 allows at most {MAX_COMMON_NAME_CHARS} \
+             (ub-common-name)"
+        ));
     }
     Ok(CertSpec { name: name.to_string(), pkcs8, one, common_name })
 }

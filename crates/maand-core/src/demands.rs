@@ -81,7 +81,9 @@ mod tests {
     use crate::manifest::parse_manifest;
 
     fn jobs(list: &[(&str, &str)]) -> BTreeMap<String, Manifest> {
-        list.iter().map(|(name, json)| (name.to_string(), parse_manifest(name, json).unwrap())).collect()
+        list.iter()
+            .map(|(name, json)| (name.to_string(), parse_manifest(name, json, &mut Vec::new()).unwrap()))
+            .collect()
     }
 
     const DB: &str = r#"{"version": "2.1.0", "commands": {"command_service": {"executed_on": ["cli"]}}}"#;
@@ -162,6 +164,7 @@ mod tests {
                 "command_b": {"executed_on": ["cli"], "demands": {"job": "b", "command": "command_q"}},
                 "command_c": {"executed_on": ["cli"], "demands": {"job": "z", "command": "command_r"}},
                 "command_d": {"executed_on": ["cli"]}}}"#,
+            &mut Vec::new(),
         )
         .unwrap();
         assert_eq!(upstream_jobs(&m), vec!["b", "z"]);

@@ -1,13 +1,15 @@
 //! `workspace/disabled.json` (spec §1.7): whole jobs, single allocations and whole workers taken
 //! out of service. Entries combine (union).
 //!
-//! Decisions: an empty file means nothing is disabled; errors use the plain message kind with the
-//! text `invalid disabled.json: workspace/disabled.json: ...`. A job entry with a `workers` key is
+//! Decisions: an empty file means nothing is disabled; errors read
+//! `invalid disabled.json: workspace/disabled.json: ...`. A job entry with a `workers` key is
 //! rejected (the Go maand silently disabled the whole job there, internals §11.16): the key for
-//! single allocations is `allocations`.
+//! single allocations is `allocations`. Names of jobs or workers that do not exist are accepted,
+//! as the Go maand did (a bucket may keep a drained worker listed), with a warning each.
 
-use crate::json_fields::{as_object, as_string_list, describe, field, parse_json};
-use crate::{Error, Result};
+use crate::json_fields::{as_object, as_string_list, describe, field};
+use crate::json_text::parse_json;
+use crate::{Error, ErrorKind, Result, Warning};
 use std::collections::{BTreeMap, BTreeSet};
 
 const FILE: &str = "workspace/disabled.json";
@@ -36,18 +38,53 @@ impl Disabled {
             None => false,
         }
     }
+
+    /// A warning for each job or worker named here that the workspace does not have (the entry
+    /// disables nothing).
+    pub fn unknown_names<'a>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a str>,
+        workers: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Warning> {
+        let jobs: BTreeSet<&str> = jobs.into_iter().collect();
+        let workers: BTreeSet<&str> = workers.into_iter().collect();
+        let mut warnings = Vec::new();
+        let mut unknown_worker = |item: String, ip: &str| {
+            if !workers.contains(ip) {
+                warnings.push(Warning::new(
+                    FILE,
+                    format!("{item}: {ip:?} is not a worker of workspace/workers.json (it disables nothing)"),
+                ));
+            }
+        };
+        for (job, ips) in &self.jobs {
+            for ip in ips.iter().flatten() {
+                unknown_worker(format!("jobs.{job}.allocations"), ip);
+            }
+        }
+        for ip in &self.workers {
+            unknown_worker("workers".to_string(), ip);
+        }
+        for job in self.jobs.keys().filter(|job| !jobs.contains(job.as_str())) {
+            warnings.push(Warning::new(
+                FILE,
+                format!("jobs.{job}: there is no job {job:?} in workspace/jobs (it disables nothing)"),
+            ));
+        }
+        warnings
+    }
 }
 
-/// Parse disabled.json.
-pub fn parse_disabled(content: &str) -> Result<Disabled> {
+/// Parse disabled.json. Keys written twice go to `warnings`.
+pub fn parse_disabled(content: &str, warnings: &mut Vec<Warning>) -> Result<Disabled> {
     if content.trim().is_empty() {
         return Ok(Disabled::none());
     }
-    parse(content).map_err(|e| Error::msg(format!("invalid disabled.json: {FILE}: {e}")))
+    parse(content, warnings).map_err(|e| Error::new(ErrorKind::InvalidDisabledJson, format!("{FILE}: {e}")))
 }
 
-fn parse(content: &str) -> std::result::Result<Disabled, String> {
-    let value = parse_json(content)?;
+fn parse(content: &str, warnings: &mut Vec<Warning>) -> std::result::Result<Disabled, String> {
+    let value = parse_json(content, FILE, warnings)?;
     let obj = as_object(&value, "the top level")
         .map_err(|e| format!("{e} (expected {{\"jobs\": {{...}}, \"workers\": [...]}})"))?;
     let mut disabled = Disabled::none();
@@ -105,6 +142,10 @@ fn ip_set(v: &serde_json::Value, name: &str) -> std::result::Result<BTreeSet<Str
 mod tests {
     use super::*;
 
+    fn parse_disabled(content: &str) -> Result<Disabled> {
+        super::parse_disabled(content, &mut Vec::new())
+    }
+
     #[test]
     fn parses_the_three_forms() {
         let d = parse_disabled(
@@ -133,7 +174,7 @@ mod tests {
     #[test]
     fn errors() {
         let e = parse_disabled(r#"{"jobs": {"api": {"workers": ["10.0.0.1"]}}}"#).unwrap_err();
-        assert!(e.is(crate::ErrorKind::Message));
+        assert!(e.is(ErrorKind::InvalidDisabledJson));
         assert_eq!(
             e.to_string(),
             "invalid disabled.json: workspace/disabled.json: jobs.api has \"workers\"; use \"allocations\": [ip, ...] to \
@@ -153,5 +194,35 @@ mod tests {
             assert!(text.starts_with("invalid disabled.json: workspace/disabled.json: "), "{text}");
             assert!(text.contains(expected), "{content}: {text}");
         }
+    }
+
+    #[test]
+    fn unknown_jobs_and_workers_are_warnings() {
+        let d = parse_disabled(
+            r#"{"jobs": {"api": {"allocations": ["10.0.0.1", "10.0.0.9"]}, "ghost": {}}, "workers": ["10.0.0.8", "10.0.0.2"]}"#,
+        )
+        .unwrap();
+        let warnings: Vec<String> =
+            d.unknown_names(["api", "db"], ["10.0.0.1", "10.0.0.2"]).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "warning: workspace/disabled.json: jobs.api.allocations: \"10.0.0.9\" is not a worker of workspace/workers.json (it disables nothing)",
+                "warning: workspace/disabled.json: workers: \"10.0.0.8\" is not a worker of workspace/workers.json (it disables nothing)",
+                "warning: workspace/disabled.json: jobs.ghost: there is no job \"ghost\" in workspace/jobs (it disables nothing)",
+            ]
+        );
+        assert!(d.unknown_names(["api", "ghost"], ["10.0.0.1", "10.0.0.2", "10.0.0.8", "10.0.0.9"]).is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_are_warnings() {
+        let mut warnings = Vec::new();
+        let d = super::parse_disabled(r#"{"workers": ["a"], "workers": ["b"]}"#, &mut warnings).unwrap();
+        assert_eq!(d.workers, BTreeSet::from(["b".to_string()]));
+        assert_eq!(
+            warnings[0].to_string(),
+            "warning: workspace/disabled.json: key \"workers\" appears twice; the last value is used"
+        );
     }
 }

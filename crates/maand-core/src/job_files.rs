@@ -107,7 +107,7 @@ mod tests {
     }
 
     fn check(manifest: &str, list: &[&str]) -> Result<()> {
-        validate_job_files("api", &parse_manifest("api", manifest).unwrap(), &paths(list))
+        validate_job_files("api", &parse_manifest("api", manifest, &mut Vec::new()).unwrap(), &paths(list))
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub mod health_check;
 pub mod ids;
 pub mod job_command;
 pub mod job_files;
+pub mod job_links;
 mod json_fields;
+mod json_text;
 pub mod kv_access;
 pub mod manifest;
 pub mod placement;
@@ -20,7 +22,9 @@ pub mod prometheus;
 pub mod rollout;
 pub mod units;
 pub mod version;
+pub mod warning;
 pub mod waves;
+pub mod worker_host;
 pub mod workers;
 
 pub use bucket_conf::Reservation;
@@ -33,4 +37,5 @@ pub use manifest::{
 };
 pub use placement::WorkerLoad;
 pub use version::{parse_version, Version};
+pub use warning::Warning;
 pub use workers::{parse_workers, WorkerSpec};

@@ -3,19 +3,23 @@
 //! legacy names `update_parallel_count` / `deploy_parallel_count` are accepted (the new names win
 //! when both are present). Every error starts with `job <job>` and names the field.
 //!
-//! Decisions: an empty `"version": ""` counts as absent; explicit selectors are trimmed,
+//! Decisions: an empty `"version": ""` counts as absent, whitespace in it is an error (it would
+//! reach the KV, the environment and file names as written); explicit selectors are trimmed,
 //! lower-cased and de-duplicated (worker labels are too, so case never matters); memory/cpu bounds
-//! may be strings with units or plain numbers; `restart_policy: ""` means `always`.
+//! may be strings with units or plain numbers; `restart_policy: ""` means `always`. A negative
+//! `max_concurrent_upgrades` is an error; 0 is taken as 1, as the Go maand did, with a warning (as
+//! are keys written twice).
 
 use crate::certs::parse_certs;
 use crate::globs::validate_glob;
 use crate::health_check::parse_health_check;
 use crate::job_command::parse_commands;
-use crate::json_fields::{as_i64, as_i64_at_least, as_object, as_string_list, describe, field, parse_json};
+use crate::json_fields::{as_i64, as_i64_at_least, as_object, as_string_list, describe, field};
+use crate::json_text::parse_json;
 use crate::placement::normalize_labels;
 use crate::units::{format_number, parse_cpu_mhz, parse_memory_mb};
 use crate::version::{parse_version, Version};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Result, Warning};
 use serde_json::{Map, Value};
 
 pub use crate::certs::CertSpec;
@@ -106,17 +110,29 @@ impl Manifest {
     }
 }
 
-/// Parse and validate the manifest of job `job`.
-pub fn parse_manifest(job: &str, content: &str) -> Result<Manifest> {
-    parse(job, content).map_err(|e| e.context(format!("job {job}")))
+/// Parse and validate the manifest of job `job`; what is accepted with a warning goes to
+/// `warnings`.
+/// Errors start with `job <job>`, followed by `manifest.json` when their kind does not already
+/// name the file.
+pub fn parse_manifest(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manifest> {
+    parse(job, content, warnings).map_err(|e| match e.is(ErrorKind::InvalidManifest) {
+        true => e.context(format!("job {job}")),
+        false => e.context(format!("job {job}: manifest.json")),
+    })
+}
+
+/// `workspace/jobs/<job>/manifest.json`, as messages name it.
+pub fn manifest_file(job: &str) -> String {
+    format!("workspace/jobs/{job}/manifest.json")
 }
 
 fn invalid(detail: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidManifest, detail)
 }
 
-fn parse(job: &str, content: &str) -> Result<Manifest> {
-    let value = parse_json(content).map_err(|e| invalid(format!("manifest.json is {e}")))?;
+fn parse(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manifest> {
+    let file = manifest_file(job);
+    let value = parse_json(content, &file, warnings).map_err(|e| invalid(format!("manifest.json is {e}")))?;
     let obj = value
         .as_object()
         .ok_or_else(|| invalid(format!("manifest.json must be a JSON object, not {}", describe(&value))))?;
@@ -128,10 +144,21 @@ fn parse(job: &str, content: &str) -> Result<Manifest> {
     };
     let selectors = if selectors.is_empty() { vec![job.to_string()] } else { selectors };
 
-    let max_concurrent_upgrades =
-        aliased_int(obj, "max_concurrent_upgrades", "update_parallel_count")?.map_or(1, |n| n.max(1));
+    let max_concurrent_upgrades = match aliased_int(obj, "max_concurrent_upgrades", "update_parallel_count")? {
+        None => 1,
+        Some((key, n)) if n < 0 => {
+            return Err(invalid(format!(
+                "{key} must not be negative (got {n}): it is how many allocations restart at once"
+            )))
+        }
+        Some((key, 0)) => {
+            warnings.push(Warning::new(&file, format!("{key} is 0; 1 is used (allocations restart one at a time)")));
+            1
+        }
+        Some((_, n)) => n,
+    };
     let max_concurrent_starts =
-        aliased_int(obj, "max_concurrent_starts", "deploy_parallel_count")?.map_or(0, |n| n.max(0));
+        aliased_int(obj, "max_concurrent_starts", "deploy_parallel_count")?.map_or(0, |(_, n)| n.max(0));
     let min_allocations_count = match field(obj, "min_allocations_count") {
         Some(v) => as_i64_at_least(v, "min_allocations_count", 0).map_err(invalid)?,
         None => 0,
@@ -172,7 +199,7 @@ fn parse_version_field(obj: &Map<String, Value>) -> Result<(Option<String>, Opti
     let version_err = |msg: String| Error::new(ErrorKind::InvalidJobVersion, msg);
     let raw = match field(obj, "version") {
         None => return Ok((None, None)),
-        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::String(s)) => s.clone(),
         Some(other) => {
             return Err(version_err(format!("version must be a string such as \"1.0.0\", not {}", describe(other))))
         }
@@ -180,15 +207,21 @@ fn parse_version_field(obj: &Map<String, Value>) -> Result<(Option<String>, Opti
     if raw.is_empty() {
         return Ok((None, None));
     }
+    if raw.chars().any(char::is_whitespace) {
+        return Err(version_err(format!(
+            "version {raw:?} contains whitespace (a space, tab or newline); write the version alone, e.g. \"1.0.0\""
+        )));
+    }
     let version = parse_version(&raw).map_err(version_err)?;
     Ok((Some(raw), Some(version)))
 }
 
-/// An integer field that may also be written under its legacy name (the new name wins).
-fn aliased_int(obj: &Map<String, Value>, name: &str, legacy: &str) -> Result<Option<i64>> {
+/// An integer field that may also be written under its legacy name (the new name wins), with the
+/// name it was found under.
+fn aliased_int<'k>(obj: &Map<String, Value>, name: &'k str, legacy: &'k str) -> Result<Option<(&'k str, i64)>> {
     for key in [name, legacy] {
         if let Some(v) = field(obj, key) {
-            return as_i64(v, key).map(Some).map_err(invalid);
+            return as_i64(v, key).map(|n| Some((key, n))).map_err(invalid);
         }
     }
     Ok(None)
@@ -321,11 +354,17 @@ mod tests {
     use serde_json::json;
 
     fn ok(content: &str) -> Manifest {
-        parse_manifest("api", content).unwrap()
+        parse_manifest("api", content, &mut Vec::new()).unwrap()
+    }
+
+    fn warnings(content: &str) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let _ = parse_manifest("api", content, &mut warnings);
+        warnings.iter().map(ToString::to_string).collect()
     }
 
     fn fail(content: &str, kind: ErrorKind) -> String {
-        let e = parse_manifest("api", content).unwrap_err();
+        let e = parse_manifest("api", content, &mut Vec::new()).unwrap_err();
         assert_eq!(e.kind, kind, "{e}");
         assert!(e.detail.starts_with("job api: "), "{e}");
         e.to_string()
@@ -347,7 +386,7 @@ mod tests {
         assert_eq!(m.certs_json, "");
         assert_eq!(m.remote_timeout_seconds, None);
         assert_eq!(
-            ok(r#"{"version": "  ", "selectors": ["", " "], "restart_policy": "", "unknown": [1]}"#).selectors,
+            ok(r#"{"version": "", "selectors": ["", " "], "restart_policy": "", "unknown": [1]}"#).selectors,
             vec!["api"]
         );
         assert_eq!(ok(r#"{"version": null, "resources": null, "commands": null}"#).version_raw, None);
@@ -356,7 +395,7 @@ mod tests {
     #[test]
     fn full_manifest() {
         let m = ok(r#"{
-            "version": " v2.1 ",
+            "version": "v2.1",
             "selectors": ["Web", " db ", "web"],
             "max_concurrent_upgrades": 3, "max_concurrent_starts": 2, "min_allocations_count": 2,
             "restart_policy": "reload", "restart_globs": ["conf/**", " *.env "],
@@ -432,6 +471,33 @@ mod tests {
     }
 
     #[test]
+    fn upgrade_batch_size_zero_is_a_warning_and_negative_an_error() {
+        assert_eq!(
+            warnings(r#"{"max_concurrent_upgrades": 0}"#),
+            ["warning: workspace/jobs/api/manifest.json: max_concurrent_upgrades is 0; 1 is used (allocations restart \
+              one at a time)"]
+        );
+        assert!(warnings(r#"{"update_parallel_count": 0}"#)[0].contains(": update_parallel_count is 0; 1 is used"));
+        assert!(warnings(r#"{"max_concurrent_upgrades": 2}"#).is_empty());
+        assert_eq!(
+            fail(r#"{"max_concurrent_upgrades": -1}"#, ErrorKind::InvalidManifest),
+            "invalid manifest.json: job api: max_concurrent_upgrades must not be negative (got -1): it is how many \
+             allocations restart at once"
+        );
+        assert!(fail(r#"{"update_parallel_count": -3}"#, ErrorKind::InvalidManifest)
+            .contains("update_parallel_count must not be negative (got -3)"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_warnings_even_when_the_manifest_fails() {
+        assert_eq!(
+            warnings(r#"{"version": "1.0", "version": "x"}"#),
+            ["warning: workspace/jobs/api/manifest.json: key \"version\" appears twice; the last value is used"]
+        );
+        assert!(fail(r#"{"version": "1.0", "version": "x"}"#, ErrorKind::InvalidJobVersion).contains("\"x\""));
+    }
+
+    #[test]
     fn top_level_errors() {
         assert!(fail("{", ErrorKind::InvalidManifest)
             .starts_with("invalid manifest.json: job api: manifest.json is not valid JSON: "));
@@ -465,11 +531,19 @@ mod tests {
     fn version_errors() {
         assert_eq!(
             fail(r#"{"version": "1.2.3.4"}"#, ErrorKind::InvalidJobVersion),
-            "invalid job version: job api: version \"1.2.3.4\" has more than 3 numeric parts (expected e.g. \"1.2.0\", \"v2.1\" or \"2.0.0-rc1\")"
+            "invalid job version: job api: manifest.json: version \"1.2.3.4\" has more than 3 numeric parts (expected e.g. \"1.2.0\", \"v2.1\" or \"2.0.0-rc1\")"
         );
         assert!(fail(r#"{"version": "unknown"}"#, ErrorKind::InvalidJobVersion).contains("\"unknown\""));
         assert!(fail(r#"{"version": 1}"#, ErrorKind::InvalidJobVersion)
             .contains("version must be a string such as \"1.0.0\", not number 1"));
+        assert_eq!(
+            fail(r#"{"version": "1.0.0\n"}"#, ErrorKind::InvalidJobVersion),
+            "invalid job version: job api: manifest.json: version \"1.0.0\\n\" contains whitespace (a space, tab or \
+             newline); write the version alone, e.g. \"1.0.0\""
+        );
+        for bad in [" 1.0", "1.0 ", "1 .0", "1.0\\t", "  "] {
+            fail(&format!(r#"{{"version": "{bad}"}}"#), ErrorKind::InvalidJobVersion);
+        }
     }
 
     #[test]
@@ -492,7 +566,7 @@ mod tests {
     fn port_errors() {
         assert_eq!(
             fail(r#"{"resources": {"ports": {"Http": {}}}}"#, ErrorKind::PortKeyFormat),
-            "invalid port key format: job api: port name \"Http\" in resources.ports must match ^[a-z][a-z0-9_]*$"
+            "invalid port key format: job api: manifest.json: port name \"Http\" in resources.ports must match ^[a-z][a-z0-9_]*$"
         );
         for bad in ["1port", "", "a-b", "a b"] {
             let content = json!({"resources": {"ports": {bad: {}}}}).to_string();
@@ -500,7 +574,7 @@ mod tests {
         }
         assert_eq!(
             fail(r#"{"resources": {"ports": {"x": "5432"}}}"#, ErrorKind::InvalidManifestPort),
-            "invalid manifest port declaration: job api: port \"x\" must be {} or an integer, not string \"5432\""
+            "invalid manifest port declaration: job api: manifest.json: port \"x\" must be {} or an integer, not string \"5432\""
         );
         assert!(fail(r#"{"resources": {"ports": {"x": 70000}}}"#, ErrorKind::InvalidManifestPort)
             .contains("port \"x\" must be {} or an integer between 1 and 65535, not number 70000"));
@@ -517,13 +591,13 @@ mod tests {
         use ErrorKind::{InvalidJobCommandConfiguration as Config, InvalidJobCommandDemand as DemandKind};
         assert_eq!(
             fail(r#"{"commands": {"migrate": {"executed_on": ["cli"]}}}"#, Config),
-            "invalid job command configuration: job api: command migrate: invalid command name \"migrate\": it must start \
+            "invalid job command configuration: job api: manifest.json: command migrate: invalid command name \"migrate\": it must start \
              with command_ and contain no /, \\ or spaces (it names the script _modules/migrate.py|.ts|.js)"
         );
         fail(r#"{"commands": {"command_../x": {"executed_on": ["cli"]}}}"#, Config);
         assert_eq!(
             fail(r#"{"commands": {"command_x": {}}}"#, Config),
-            "invalid job command configuration: job api: command command_x: missing executed_on: list the events it runs on, e.g. [\"post_build\"]"
+            "invalid job command configuration: job api: manifest.json: command command_x: missing executed_on: list the events it runs on, e.g. [\"post_build\"]"
         );
         fail(r#"{"commands": {"command_x": {"executed_on": []}}}"#, Config);
         assert!(fail(r#"{"commands": {"command_x": {"executed_on": ["cli", "deploy"]}}}"#, Config).contains(
@@ -536,7 +610,7 @@ mod tests {
         fail(r#"{"commands": []}"#, Config);
         assert_eq!(
             fail(r#"{"commands": {"command_x": {"executed_on": ["cli"], "demands": {"job": "db"}}}}"#, DemandKind),
-            "invalid job command demand: job api: command command_x: demands.job (\"db\") and demands.command (\"\") must both be set or both be empty"
+            "invalid job command demand: job api: manifest.json: command command_x: demands.job (\"db\") and demands.command (\"\") must both be set or both be empty"
         );
         fail(
             r#"{"commands": {"command_x": {"executed_on": ["cli"], "demands": {"command": "command_y"}}}}"#,
@@ -623,6 +697,11 @@ mod tests {
             r#"{"t":{"pkcs8":false,"one":false,"subject":{"common_name":"a\u003cb\u003e\u0026c"}}}"#
         );
         assert_eq!(ok(r#"{"certs": {}}"#).certs_json, "");
+        let longest = "é".repeat(64);
+        assert_eq!(
+            ok(&format!(r#"{{"certs": {{"t": {{"subject": {{"common_name": "{longest}"}}}}}}}}"#)).certs[0].common_name,
+            longest
+        );
         assert_eq!(
             fail(r#"{"certs": {"t": {}}}"#, ErrorKind::InvalidManifest),
             "invalid manifest.json: job api: certs.t.subject is required: {\"common_name\": \"...\"}"
@@ -636,6 +715,10 @@ mod tests {
             ),
             (r#"{"certs": {"../t": {"subject": {"common_name": "x"}}}}"#, "cert name \"../t\" must use only"),
             (r#"{"certs": []}"#, "certs must be an object"),
+            (
+                &format!(r#"{{"certs": {{"t": {{"subject": {{"common_name": "{}"}}}}}}}}"#, "é".repeat(65)),
+                "certs.t.subject.common_name is 65 characters long; X.509 allows at most 64 (ub-common-name)",
+            ),
         ];
         for (content, expected) in bad {
             let text = fail(content, ErrorKind::InvalidManifest);

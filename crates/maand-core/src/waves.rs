@@ -77,7 +77,9 @@ mod tests {
     fn seqs(list: &[(&str, &[&str], bool)]) -> Result<BTreeMap<String, i64>> {
         let manifests = list
             .iter()
-            .map(|(name, ups, seeded)| (name.to_string(), parse_manifest(name, &job(ups, *seeded)).unwrap()))
+            .map(|(name, ups, seeded)| {
+                (name.to_string(), parse_manifest(name, &job(ups, *seeded), &mut Vec::new()).unwrap())
+            })
             .collect();
         deployment_seq(&manifests)
     }

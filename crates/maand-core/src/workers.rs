@@ -1,14 +1,17 @@
 //! `workspace/workers.json` (spec §1.6, DESIGN §3.1/§3.9/§3.11): the worker list with labels,
 //! capacities, tags, ordering position and an optional per-worker SSH port.
 //!
-//! Decisions: labels are trimmed, lower-cased, empties dropped and duplicates removed silently
-//! (including the implicit `worker` label, which is always present), then sorted. `memory`/`cpu`
-//! may also be JSON numbers (MB / MHz). Unknown fields are ignored.
+//! Decisions: `host` must be an IP address or a DNS name ([`crate::worker_host`]); labels are
+//! trimmed, lower-cased, empties dropped and duplicates removed silently (including the implicit
+//! `worker` label, which is always present), then sorted. `memory`/`cpu` may also be JSON numbers
+//! (MB / MHz). Unknown fields are ignored.
 
-use crate::json_fields::{as_i64, as_object, as_str, as_string_list, describe, field, parse_json};
+use crate::json_fields::{as_i64, as_object, as_str, as_string_list, describe, field};
+use crate::json_text::parse_json;
 use crate::placement::normalize_labels;
 use crate::units::{parse_cpu_mhz, parse_memory_mb};
-use crate::{Error, ErrorKind, Result};
+use crate::worker_host::validate_host;
+use crate::{Error, ErrorKind, Result, Warning};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -17,7 +20,7 @@ const FILE: &str = "workspace/workers.json";
 /// One worker of workers.json, normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerSpec {
-    /// SSH address (IP or host name), trimmed.
+    /// SSH address, trimmed: an IP address or a DNS name ([`validate_host`]).
     pub host: String,
     pub hostname: Option<String>,
     /// Normalised, sorted, always containing `worker`.
@@ -32,9 +35,10 @@ pub struct WorkerSpec {
     pub port: Option<u16>,
 }
 
-/// Parse workers.json. The result is sorted by (position, host).
-pub fn parse_workers(content: &str) -> Result<Vec<WorkerSpec>> {
-    let value = parse_json(content).map_err(|e| invalid(format!("{FILE}: {e}")))?;
+/// Parse workers.json. The result is sorted by (position, host). Keys written twice go to
+/// `warnings`.
+pub fn parse_workers(content: &str, warnings: &mut Vec<Warning>) -> Result<Vec<WorkerSpec>> {
+    let value = parse_json(content, FILE, warnings).map_err(|e| invalid(format!("{FILE}: {e}")))?;
     let entries = value
         .as_array()
         .ok_or_else(|| invalid(format!("{FILE} must be a JSON array of worker objects, not {}", describe(&value))))?;
@@ -70,6 +74,7 @@ fn parse_worker(index: usize, entry: &Value) -> Result<WorkerSpec> {
     if host.is_empty() {
         return Err(at(None, "host attribute can't be empty".into()));
     }
+    validate_host(&host).map_err(|e| at(None, e))?;
     let fail = |msg: String| at(Some(&host), msg);
     let hostname = match field(obj, "hostname") {
         Some(v) => Some(as_str(v, "hostname").map_err(fail)?.trim().to_string()).filter(|h| !h.is_empty()),
@@ -134,15 +139,19 @@ fn parse_tags(v: &Value) -> Result<BTreeMap<String, String>, String> {
 mod tests {
     use super::*;
 
+    fn parse(content: &str) -> Result<Vec<WorkerSpec>> {
+        parse_workers(content, &mut Vec::new())
+    }
+
     fn err_text(content: &str) -> String {
-        let e = parse_workers(content).unwrap_err();
+        let e = parse(content).unwrap_err();
         assert!(e.is(ErrorKind::InvalidWorkerJson), "{e:?}");
         e.to_string()
     }
 
     #[test]
     fn parses_full_entry() {
-        let ws = parse_workers(
+        let ws = parse(
             r#"[{"host": " 10.0.0.1 ", "hostname": "node-1", "labels": [" Web", "worker", "", "web", "DB"],
                  "memory": "4 gb", "cpu": "2 ghz", "tags": {" Zone ": " EU-1 "}, "position": 3, "port": 2222,
                  "unknown": true}]"#,
@@ -165,7 +174,7 @@ mod tests {
 
     #[test]
     fn defaults_and_ordering() {
-        let ws = parse_workers(
+        let ws = parse(
             r#"[{"host": "b"}, {"host": "a", "position": 1, "memory": 512, "hostname": "  "}, {"host": "c", "position": 0}]"#,
         )
         .unwrap();
@@ -176,7 +185,7 @@ mod tests {
         assert_eq!(ws[2].memory_mb, 512.0);
         assert_eq!(ws[2].hostname, None);
         assert_eq!(ws[0].port, None);
-        assert!(parse_workers("[]").unwrap().is_empty());
+        assert!(parse("[]").unwrap().is_empty());
     }
 
     #[test]
@@ -213,5 +222,10 @@ mod tests {
         assert!(err_text(r#"[{"host": "a", "tags": {"Z": "1", "z ": "2"}}]"#).contains("tags has key \"z\" twice"));
         assert!(err_text(r#"[{"host": "a", "tags": {" ": "1"}}]"#).contains("empty key"));
         assert!(err_text("").contains("not valid JSON"));
+        assert_eq!(
+            err_text(r#"[{"host": "a"}, {"host": "../../x"}]"#),
+            "invalid worker.json: workspace/workers.json: entry 1: host \"../../x\" must be an IP address or a DNS \
+             name: '/' is not allowed (letters, digits, '-', '_' and '.' only)"
+        );
     }
 }

@@ -168,11 +168,11 @@ proptest! {
 
     #[test]
     fn parsers_never_panic_on_text(text in ".{0,200}") {
-        let _ = parse_workers(&text);
-        let _ = parse_manifest("api", &text);
+        let _ = parse_workers(&text, &mut Vec::new());
+        let _ = parse_manifest("api", &text, &mut Vec::new());
         let _ = parse_string_table("f", &text, ErrorKind::InvalidBucketConf);
         let _ = parse_bucket_jobs_conf("f", &text);
-        let _ = parse_disabled(&text);
+        let _ = parse_disabled(&text, &mut Vec::new());
     }
 
     #[test]
@@ -182,12 +182,12 @@ proptest! {
         disabled in arb_object(),
         any_json in arb_json(),
     ) {
-        let _ = parse_manifest("api", &manifest.to_string());
-        let _ = parse_manifest("api", &any_json.to_string());
-        let _ = parse_workers(&Value::Array(workers).to_string());
-        let _ = parse_workers(&any_json.to_string());
-        let _ = parse_disabled(&disabled.to_string());
-        let _ = parse_disabled(&any_json.to_string());
+        let _ = parse_manifest("api", &manifest.to_string(), &mut Vec::new());
+        let _ = parse_manifest("api", &any_json.to_string(), &mut Vec::new());
+        let _ = parse_workers(&Value::Array(workers).to_string(), &mut Vec::new());
+        let _ = parse_workers(&any_json.to_string(), &mut Vec::new());
+        let _ = parse_disabled(&disabled.to_string(), &mut Vec::new());
+        let _ = parse_disabled(&any_json.to_string(), &mut Vec::new());
     }
 
     #[test]
@@ -327,7 +327,7 @@ fn manifests(names: &[String], edges: &[(usize, usize)], seeded: &[bool]) -> BTr
                 ));
             }
             let json = format!(r#"{{"version": "1", "commands": {{{}}}}}"#, commands.join(","));
-            (name.clone(), parse_manifest(name, &json).unwrap())
+            (name.clone(), parse_manifest(name, &json, &mut Vec::new()).unwrap())
         })
         .collect()
 }

@@ -86,7 +86,11 @@ pub fn worker_facts_with(
     let path = bucket.paths.workers_json();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| Error::new(ErrorKind::InvalidWorkerJson, format!("cannot read {}: {e}", path.display())))?;
-    let all = parse_workers(&text).map_err(|e| if text.trim().is_empty() { empty_file() } else { e })?;
+    let mut warnings = Vec::new();
+    let all = parse_workers(&text, &mut warnings).map_err(|e| if text.trim().is_empty() { empty_file() } else { e })?;
+    for warning in &warnings {
+        out.message(&warning.to_string());
+    }
     if all.is_empty() {
         return Err(empty_file());
     }
@@ -309,9 +313,11 @@ mod tests {
 
     #[test]
     fn selection() {
-        let all =
-            parse_workers(r#"[{"host": "a", "labels": ["Web"]}, {"host": "b", "labels": ["db"]}, {"host": "c"}]"#)
-                .unwrap();
+        let all = parse_workers(
+            r#"[{"host": "a", "labels": ["Web"]}, {"host": "b", "labels": ["db"]}, {"host": "c"}]"#,
+            &mut Vec::new(),
+        )
+        .unwrap();
         let hosts = |v: Vec<&WorkerSpec>| v.iter().map(|w| w.host.clone()).collect::<Vec<_>>();
         assert_eq!(hosts(select(&all, &[], &[]).unwrap()), ["a", "b", "c"]);
         assert_eq!(hosts(select(&all, &[], &lines(&["WEB", "db"])).unwrap()), ["a", "b"]);

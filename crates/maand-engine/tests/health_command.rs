@@ -197,7 +197,7 @@ fn the_catalog_json_reads_back_as_the_manifest_spec() {
     for name in ["api", "db", "sshjob"] {
         let manifest_text =
             std::fs::read_to_string(dir.path().join(format!("workspace/jobs/{name}/manifest.json"))).unwrap();
-        let manifest = parse_manifest(name, &manifest_text).unwrap();
+        let manifest = parse_manifest(name, &manifest_text, &mut Vec::new()).unwrap();
         let stored = rows.iter().find(|r| r.name == name).unwrap().health_check.clone().unwrap();
         assert_eq!(Some(parse_health_spec(&stored).unwrap()), manifest.health_check, "job {name}: {stored}");
     }

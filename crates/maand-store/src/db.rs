@@ -197,6 +197,12 @@ const OUR_TABLES: &[Table] = &[
         columns: &[("job_id", "TEXT"), ("path", "TEXT"), ("mode", "INT")],
         primary_key: Some("job_id, path"),
     },
+    // Ours: symbolic links of job directories (shipped as links; `path` as in job_files).
+    Table {
+        name: "maand_job_links",
+        columns: &[("job_id", "TEXT"), ("path", "TEXT"), ("target", "TEXT")],
+        primary_key: Some("job_id, path"),
+    },
 ];
 
 /// Columns renamed since older Go schemas: (table, legacy name, current name).

@@ -1,5 +1,8 @@
 //! `maand.conf` at the bucket root (spec/features.md §1.3 plus DESIGN §3.1/§3.2/§3.12): reading,
 //! type checks, defaults and normalisation, and the text `maand init` writes.
+//!
+//! Unlike the Go maand, an unknown `log_format` is an error (not a silent `kv`), and
+//! `job_config_selector` must be a plain name, since it becomes part of a file name.
 
 use crate::paths::BucketPaths;
 use maand_core::{Error, ErrorKind, Result};
@@ -55,6 +58,8 @@ pub struct MaandConf {
     pub parallel: usize,
     /// Releases of each job kept for diffs and rollback (older ones go at `maand gc`).
     pub releases_kept: usize,
+    /// Time limit of rendering one template.
+    pub template_timeout_seconds: u64,
 }
 
 const DEFAULT_SSH_USER: &str = "agent";
@@ -65,6 +70,7 @@ const DEFAULT_REMOTE_TIMEOUT_SECONDS: u64 = 300;
 const DEFAULT_CONNECT_TIMEOUT_SECONDS: u64 = 15;
 const DEFAULT_PARALLEL: usize = 32;
 const DEFAULT_RELEASES_KEPT: usize = 10;
+const DEFAULT_TEMPLATE_TIMEOUT_SECONDS: u64 = 10;
 
 const DEFAULT_FILE_TEXT: &str = r#"use_sudo = true
 ssh_user = "agent"
@@ -81,6 +87,7 @@ certs_renewal_buffer = 0
 # connect_timeout_seconds = 15      # SSH connect timeout
 # parallel = 32                     # workers contacted at the same time
 # releases_kept = 10                # releases of each job kept for diffs and rollback (pruned by gc)
+# template_timeout_seconds = 10     # time limit of rendering one template
 "#;
 
 impl Default for MaandConf {
@@ -100,6 +107,7 @@ impl Default for MaandConf {
             connect_timeout_seconds: DEFAULT_CONNECT_TIMEOUT_SECONDS,
             parallel: DEFAULT_PARALLEL,
             releases_kept: DEFAULT_RELEASES_KEPT,
+            template_timeout_seconds: DEFAULT_TEMPLATE_TIMEOUT_SECONDS,
         }
     }
 }
@@ -137,14 +145,15 @@ impl MaandConf {
             use_sudo: fields.boolean("use_sudo")?.unwrap_or(false),
             certs_ttl: fields.count("certs_ttl", d.certs_ttl as u64)? as i64,
             certs_renewal_buffer: fields.count("certs_renewal_buffer", 0)? as i64,
-            job_config_selector: fields.string("job_config_selector")?.unwrap_or_default().trim().to_string(),
-            log_format: parse_log_format(&fields.string("log_format")?.unwrap_or_default()),
+            job_config_selector: parse_job_config_selector(&fields.string("job_config_selector")?.unwrap_or_default())?,
+            log_format: parse_log_format(&fields.string("log_format")?.unwrap_or_default())?,
             host_key_checking: parse_host_key_checking(&fields.string("host_key_checking")?.unwrap_or_default())?,
             remote_timeout_seconds: fields.count("remote_timeout_seconds", d.remote_timeout_seconds)?,
             connect_timeout_seconds: fields.count("connect_timeout_seconds", d.connect_timeout_seconds)?,
             parallel: usize::try_from(fields.count("parallel", d.parallel as u64)?)
                 .map_err(|_| Error::new(ErrorKind::InvalidMaandConf, "parallel is too large"))?,
             releases_kept: releases_kept(fields.count("releases_kept", d.releases_kept as u64)?)?,
+            template_timeout_seconds: fields.count("template_timeout_seconds", d.template_timeout_seconds)?,
         }
         .with_empty_names_defaulted())
     }
@@ -185,11 +194,32 @@ fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn parse_log_format(text: &str) -> LogFormat {
+fn parse_log_format(text: &str) -> Result<LogFormat> {
     match text.trim().to_ascii_lowercase().as_str() {
-        "json" | "jsonl" => LogFormat::Json,
-        _ => LogFormat::Kv,
+        "" | "kv" => Ok(LogFormat::Kv),
+        "json" | "jsonl" => Ok(LogFormat::Json),
+        _ => Err(Error::new(
+            ErrorKind::InvalidMaandConf,
+            format!("log_format must be \"kv\" or \"json\" (\"jsonl\" is the same as \"json\"), got {text:?}"),
+        )),
     }
+}
+
+/// `job_config_selector`: trimmed; empty, or a name of letters, digits, `-`, `_` and `.` that does
+/// not start with `.` (it selects `workspace/bucket.jobs.<selector>.conf`).
+fn parse_job_config_selector(text: &str) -> Result<String> {
+    let selector = text.trim();
+    let plain = selector.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain || selector.starts_with('.') {
+        return Err(Error::new(
+            ErrorKind::InvalidMaandConf,
+            format!(
+                "job_config_selector must be a name of letters, digits, '-', '_' and '.' (it selects \
+                 workspace/bucket.jobs.<selector>.conf), got {text:?}"
+            ),
+        ));
+    }
+    Ok(selector.to_string())
 }
 
 fn parse_host_key_checking(text: &str) -> Result<HostKeyChecking> {
@@ -279,6 +309,7 @@ mod tests {
         assert_eq!(conf.remote_timeout_seconds, 300);
         assert_eq!(conf.connect_timeout_seconds, 15);
         assert_eq!(conf.parallel, 32);
+        assert_eq!(conf.template_timeout_seconds, 10);
         assert_eq!(MaandConf::parse("").unwrap(), conf);
     }
 
@@ -292,7 +323,14 @@ mod tests {
         assert_eq!(conf.ssh_port, 22, "ssh_port = 0 means 22");
         assert_eq!(conf.certs_ttl, 60);
         assert_eq!(conf.certs_renewal_buffer, 0);
-        for key in ["job_config_selector", "log_format", "host_key_checking", "remote_timeout_seconds", "parallel"] {
+        for key in [
+            "job_config_selector",
+            "log_format",
+            "host_key_checking",
+            "remote_timeout_seconds",
+            "parallel",
+            "template_timeout_seconds",
+        ] {
             assert!(MaandConf::default_file_text().contains(key), "{key} documented");
         }
     }
@@ -301,7 +339,7 @@ mod tests {
     fn empty_and_zero_values_are_normalised() {
         let conf = MaandConf::parse(
             "ssh_user = \"  \"\nssh_key = \"\"\nssh_port = -5\ncerts_ttl = 0\nremote_timeout_seconds = 0\n\
-             parallel = 0\njob_config_selector = \" prod \"\nlog_format = \"weird\"\nhost_key_checking = \"\"\n",
+             parallel = 0\njob_config_selector = \" prod \"\nlog_format = \" \"\nhost_key_checking = \"\"\n",
         )
         .unwrap();
         assert_eq!(conf.ssh_user, "agent");
@@ -320,7 +358,8 @@ mod tests {
         let conf = MaandConf::parse(
             "ssh_user = \"ops\"\nssh_key = \"id_ed25519\"\nssh_port = 2222\nuse_sudo = true\ncerts_ttl = 30\n\
              certs_renewal_buffer = 7\nlog_format = \"JSONL\"\nhost_key_checking = \"strict\"\n\
-             remote_timeout_seconds = 900\nconnect_timeout_seconds = 5\nparallel = 4\nunknown_key = 1\n",
+             remote_timeout_seconds = 900\nconnect_timeout_seconds = 5\nparallel = 4\nunknown_key = 1\n\
+             template_timeout_seconds = 3\n",
         )
         .unwrap();
         assert_eq!(conf.ssh_user, "ops");
@@ -334,6 +373,7 @@ mod tests {
         assert_eq!(conf.remote_timeout_seconds, 900);
         assert_eq!(conf.connect_timeout_seconds, 5);
         assert_eq!(conf.parallel, 4);
+        assert_eq!(conf.template_timeout_seconds, 3);
         assert_eq!(MaandConf::parse("host_key_checking = \"off\"").unwrap().host_key_checking, HostKeyChecking::Off);
     }
 
@@ -356,6 +396,13 @@ mod tests {
             ("certs_ttl = -1", "certs_ttl must not be negative, got -1"),
             ("ssh_port = 70000", "ssh_port must be at most 65535, got 70000"),
             ("host_key_checking = \"no\"", "host_key_checking must be"),
+            (
+                "log_format = \"xml\"",
+                "log_format must be \"kv\" or \"json\" (\"jsonl\" is the same as \"json\"), got \"xml\"",
+            ),
+            ("job_config_selector = \"../../x\"", "job_config_selector must be a name of letters"),
+            ("job_config_selector = \"a/b\"", "got \"a/b\""),
+            ("job_config_selector = \".hidden\"", "job_config_selector must be"),
         ];
         for (text, want) in cases {
             let e = MaandConf::parse(text).unwrap_err();

@@ -71,6 +71,14 @@ impl TestBucket {
         TestBucket { dir: tempfile::tempdir().unwrap() }
     }
 
+    /// A fresh bucket in a new directory under `parent` (a test can then prove that nothing
+    /// was written next to the bucket).
+    pub fn new_in(parent: &Path) -> TestBucket {
+        let b = TestBucket { dir: tempfile::tempdir_in(parent).unwrap() };
+        b.maand(&["init"]).ok();
+        b
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }

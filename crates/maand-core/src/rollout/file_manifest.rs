@@ -66,6 +66,12 @@ pub fn rendered_file_entry(content_md5: &str, mode: u32) -> String {
     }
 }
 
+/// The manifest value of a symbolic link (shipped as a link): MD5 hex of `symlink:` and its
+/// target, so a link whose target changes is a changed file.
+pub fn link_md5(target: &str) -> String {
+    file_md5(format!("symlink:{target}").as_bytes())
+}
+
 fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

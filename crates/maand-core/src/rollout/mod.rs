@@ -22,7 +22,7 @@ pub use classify::{
 };
 pub use file_changes::{file_changes, is_shipped, FileChanges};
 pub use file_manifest::{
-    changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file,
+    changed_files, content_changed, counts_as_content, file_manifest_json, file_md5, is_helper_file, link_md5,
     parse_file_manifest, plan_hash, rendered_file_entry, was_promoted, FileManifest, DEFAULT_RENDERED_MODE,
     HEALTH_FAILED_MARKER, HELPER_FILES,
 };

@@ -64,7 +64,12 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
     let started = Instant::now();
     let paths = &bucket.paths;
     let conf = &bucket.conf;
-    let ws = workspace::read_workspace(paths, &conf.job_config_selector)?;
+    let mut warnings = Vec::new();
+    let ws = workspace::read_workspace(paths, &conf.job_config_selector, &mut warnings);
+    for warning in &warnings {
+        out.message(&warning.to_string());
+    }
+    let ws = ws?;
     let ca_crt = read_required(&paths.ca_crt())?;
     let ca_key = read_required(&paths.ca_key())?;
     let now = now_unix();
@@ -100,7 +105,8 @@ pub fn build_in_with(bucket: &Bucket, opts: &BuildOptions, out: &dyn Reporter) -
         },
     )?;
     variables::write_allocation_variables(&mut kv, &state);
-    prometheus::write_scrape_catalog(&mut kv, &ws, &state, secret_key.as_ref())?;
+    let template_limits = crate::template::Limits::with_time_limit_seconds(conf.template_timeout_seconds);
+    prometheus::write_scrape_catalog(&mut kv, &ws, &state, secret_key.as_ref(), template_limits)?;
     let kv_rows_purged = purge_stale_versions(&tx, BUILD_KV_RETAIN_DAYS, now)?;
     validate_resources(&state)?;
     let kv_rows_written = kv.persist(&tx, now)?;
@@ -146,7 +152,7 @@ fn validate_resources(state: &catalog_rows::CatalogState) -> Result<()> {
 }
 
 fn read_required(path: &std::path::Path) -> Result<String> {
-    workspace::read_text(path)?.ok_or_else(|| {
+    workspace::read_text(path, &path.display().to_string(), ErrorKind::Unexpected)?.ok_or_else(|| {
         Error::new(
             ErrorKind::Unexpected,
             format!("{} is missing: run maand init in the bucket directory", path.display()),

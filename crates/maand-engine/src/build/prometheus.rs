@@ -7,7 +7,7 @@ use super::catalog_rows::CatalogState;
 use super::variables::job_ns;
 use super::workspace::{JobSource, Workspace};
 use crate::deploy::KvTemplateData;
-use crate::template::{render, TemplateContext};
+use crate::template::{render_within, Limits, TemplateContext};
 use maand_core::prometheus::{
     build_catalog, empty_kv, is_server_job, scrape_template_namespaces, JobPrometheusInput, PrometheusFiles,
     PROMETHEUS_NS, SCRAPE_TPL,
@@ -31,6 +31,7 @@ pub fn write_scrape_catalog(
     ws: &Workspace,
     state: &CatalogState,
     key: Option<&SecretKey>,
+    template_limits: Limits,
 ) -> Result<()> {
     if !has_server_job(ws) {
         kv.sync_namespace(PROMETHEUS_NS, &empty_kv());
@@ -45,7 +46,9 @@ pub fn write_scrape_catalog(
     for (job, f) in &files {
         let src = &ws.jobs[*job];
         let scrape = match f.scrape_source(job)? {
-            Some((path, text)) if path == SCRAPE_TPL => Some((path, render_scrape_template(kv, key, job, src, text)?)),
+            Some((path, text)) if path == SCRAPE_TPL => {
+                Some((path, render_scrape_template(kv, key, job, src, text, template_limits)?))
+            }
             Some((path, text)) => Some((path, text.to_string())),
             None => None,
         };
@@ -75,6 +78,7 @@ fn render_scrape_template(
     job: &str,
     src: &JobSource,
     text: &str,
+    template_limits: Limits,
 ) -> Result<String> {
     let m = &src.manifest;
     let upstream: BTreeSet<String> =
@@ -88,6 +92,6 @@ fn render_scrape_template(
         ..Default::default()
     };
     let data = KvTemplateData::with_namespaces(kv, key, job, scrape_template_namespaces(job, &upstream));
-    render(SCRAPE_TPL, text, &ctx, &data)
+    render_within(SCRAPE_TPL, text, &ctx, &data, template_limits)
         .map_err(|e| Error::new(ErrorKind::InvalidJob, format!("job {job}: workspace/jobs/{job}/{SCRAPE_TPL}: {e}")))
 }

@@ -1,17 +1,20 @@
 //! Reading the operator's workspace from disk into parsed values (the only file I/O of a build
 //! besides the catalog): workers.json, bucket confs, disabled.json, and every job directory.
+//! Text files must be UTF-8 (an error of the file's kind names the file otherwise); what the
+//! parsers accept with a warning is collected for the caller to print.
 
 use maand_core::bucket_conf::{parse_bucket_jobs_conf, parse_string_table};
 use maand_core::disabled::{parse_disabled, Disabled};
+use maand_core::job_links::{link_outside_job, validate_link};
 use maand_core::manifest::{is_skipped_dir, parse_manifest, validate_job_files, Manifest};
 use maand_core::workers::{parse_workers, WorkerSpec};
-use maand_core::{Error, ErrorKind, Result};
+use maand_core::{Error, ErrorKind, Result, Warning};
 use maand_store::catalog::JobFile;
 use maand_store::file_modes::mode_of;
 use maand_store::paths::BucketPaths;
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One job directory: its manifest, its stored files and its vars.toml.
 pub struct JobSource {
@@ -30,26 +33,47 @@ pub struct Workspace {
     pub jobs_conf_name: String,
 }
 
-pub fn read_workspace(paths: &BucketPaths, job_config_selector: &str) -> Result<Workspace> {
-    let workers = parse_workers(&read_text(&paths.workers_json())?.unwrap_or_else(|| "[]".into()))?;
-    let disabled = match read_text(&paths.disabled_json())? {
-        Some(text) => parse_disabled(&text)?,
+/// Read and parse the workspace. Warnings (inputs accepted as the Go maand accepted them) go to
+/// `warnings`, also those found before an error.
+pub fn read_workspace(
+    paths: &BucketPaths,
+    job_config_selector: &str,
+    warnings: &mut Vec<Warning>,
+) -> Result<Workspace> {
+    let workers_text = read_text(&paths.workers_json(), "workspace/workers.json", ErrorKind::InvalidWorkerJson)?;
+    let workers = parse_workers(&workers_text.unwrap_or_else(|| "[]".into()), warnings)?;
+    let disabled = match read_text(&paths.disabled_json(), "workspace/disabled.json", ErrorKind::InvalidDisabledJson)? {
+        Some(text) => parse_disabled(&text, warnings)?,
         None => Disabled::none(),
     };
-    let bucket_conf = match read_text(&paths.bucket_conf())? {
-        Some(text) => parse_string_table("workspace/bucket.conf", &text, ErrorKind::InvalidBucketConf)?,
+    let bucket_label = "workspace/bucket.conf";
+    let bucket_conf = match read_text(&paths.bucket_conf(), bucket_label, ErrorKind::InvalidBucketConf)? {
+        Some(text) => parse_string_table(bucket_label, &text, ErrorKind::InvalidBucketConf)?,
         None => BTreeMap::new(),
     };
-    let jobs_conf_path = paths.bucket_jobs_conf(job_config_selector.trim());
+    let selector = job_config_selector.trim();
+    let jobs_conf_path = paths.bucket_jobs_conf(selector);
     let jobs_conf_name = file_name(&jobs_conf_path);
-    let jobs_conf = match read_text(&jobs_conf_path)? {
-        Some(text) => parse_bucket_jobs_conf(&format!("workspace/{jobs_conf_name}"), &text)?,
-        None => BTreeMap::new(),
+    let jobs_conf_label = format!("workspace/{jobs_conf_name}");
+    let jobs_conf = match read_text(&jobs_conf_path, &jobs_conf_label, ErrorKind::InvalidBucketConf)? {
+        Some(text) => parse_bucket_jobs_conf(&jobs_conf_label, &text)?,
+        None if selector.is_empty() => BTreeMap::new(),
+        None => {
+            return Err(Error::new(
+                ErrorKind::InvalidMaandConf,
+                format!(
+                    "maand.conf: job_config_selector = {selector:?} selects {jobs_conf_label}, which does not exist \
+                     (create it, or set job_config_selector = \"\")"
+                ),
+            ))
+        }
     };
     let mut jobs = BTreeMap::new();
     for name in job_names(&paths.jobs_dir())? {
-        jobs.insert(name.clone(), read_job(&paths.jobs_dir().join(&name), &name)?);
+        jobs.insert(name.clone(), read_job(&paths.jobs_dir().join(&name), &name, warnings)?);
     }
+    let hosts = workers.iter().map(|w| w.host.as_str());
+    warnings.extend(disabled.unknown_names(jobs.keys().map(String::as_str), hosts));
     Ok(Workspace { workers, jobs, disabled, bucket_conf, jobs_conf, jobs_conf_name })
 }
 
@@ -72,53 +96,93 @@ pub fn job_names(jobs_dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn read_job(dir: &Path, job: &str) -> Result<JobSource> {
-    let manifest_text = read_text(&dir.join("manifest.json"))?.unwrap_or_default();
-    let manifest = parse_manifest(job, &manifest_text)?;
-    let mut files = Vec::new();
-    walk(dir, "", &mut files)?;
+fn read_job(dir: &Path, job: &str, warnings: &mut Vec<Warning>) -> Result<JobSource> {
+    let manifest_label = format!("job {job}: manifest.json");
+    let manifest_text = read_text(&dir.join("manifest.json"), &manifest_label, ErrorKind::InvalidManifest)?;
+    let manifest = parse_manifest(job, &manifest_text.unwrap_or_default(), warnings)?;
+    let mut files = walk_job(dir, job)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     validate_job_files(job, &manifest, &paths)?;
-    let vars = match read_text(&dir.join("vars.toml"))? {
-        Some(text) => parse_string_table(&format!("workspace/jobs/{job}/vars.toml"), &text, ErrorKind::InvalidJobVars)?,
+    let vars_label = format!("workspace/jobs/{job}/vars.toml");
+    let vars = match read_text(&dir.join("vars.toml"), &vars_label, ErrorKind::InvalidJobVars)? {
+        Some(text) => parse_string_table(&vars_label, &text, ErrorKind::InvalidJobVars)?,
         None => BTreeMap::new(),
     };
     Ok(JobSource { manifest, files, vars })
 }
 
-/// Every file and directory below `dir` (relative, '/'-separated), with each file's mode,
-/// skipping virtualenvs, node_modules and __pycache__ anywhere. Symlinked files are read through;
-/// symlinked directories are not followed.
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<JobFile>) -> Result<()> {
-    let entries = fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
-        let path = entry.path();
-        let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
-        if kind.is_dir() {
-            if is_skipped_dir(&name) {
-                continue;
-            }
-            out.push(JobFile { path: rel.clone(), content: Vec::new(), isdir: true, mode: None });
-            walk(&path, &rel, out)?;
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            let content = fs::read(&path).map_err(|e| io_err(&path, e))?;
-            let mode = mode_of(&path).map_err(|e| io_err(&path, e))? & 0o777;
-            out.push(JobFile { path: rel, content, isdir: false, mode: Some(mode) });
-        }
-    }
-    Ok(())
+/// Every file, directory and symbolic link of job directory `dir` (paths relative,
+/// '/'-separated), skipping virtualenvs, node_modules and __pycache__ anywhere. Links are never
+/// followed: one that stays inside the job directory is kept as a link (checked on its text, and
+/// on where it really leads when its target exists), any other is an error naming it.
+fn walk_job(dir: &Path, job: &str) -> Result<Vec<JobFile>> {
+    let real_root = fs::canonicalize(dir).map_err(|e| io_err(dir, e))?;
+    let mut walk = JobWalk { job, real_root, files: Vec::new() };
+    walk.dir(dir, "")?;
+    Ok(walk.files)
 }
 
-/// Read a UTF-8 text file; `None` when it does not exist.
-pub fn read_text(path: &Path) -> Result<Option<String>> {
+struct JobWalk<'a> {
+    job: &'a str,
+    /// The job directory with every link resolved: where inside links must lead.
+    real_root: PathBuf,
+    files: Vec<JobFile>,
+}
+
+impl JobWalk<'_> {
+    fn dir(&mut self, dir: &Path, prefix: &str) -> Result<()> {
+        for entry in fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
+            let entry = entry.map_err(|e| io_err(dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let path = entry.path();
+            let kind = entry.file_type().map_err(|e| io_err(&path, e))?;
+            if is_skipped_dir(&name) && (kind.is_dir() || kind.is_symlink()) {
+                continue;
+            }
+            if kind.is_symlink() {
+                self.link(&path, rel)?;
+            } else if kind.is_dir() {
+                self.files.push(JobFile::dir(rel.clone()));
+                self.dir(&path, &rel)?;
+            } else if kind.is_file() {
+                let content = fs::read(&path).map_err(|e| io_err(&path, e))?;
+                let mode = mode_of(&path).map_err(|e| io_err(&path, e))? & 0o777;
+                self.files.push(JobFile::file(rel, content).with_mode(mode));
+            }
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, path: &Path, rel: String) -> Result<()> {
+        let job = self.job;
+        let target = fs::read_link(path).map_err(|e| io_err(path, e))?;
+        let Some(target) = target.to_str() else {
+            return Err(Error::new(
+                ErrorKind::InvalidJob,
+                format!("job {job}: workspace/jobs/{job}/{rel} is a symbolic link whose target is not UTF-8 text"),
+            ));
+        };
+        validate_link(job, &rel, target)?;
+        if let Ok(real) = fs::canonicalize(path) {
+            if !real.starts_with(&self.real_root) {
+                return Err(link_outside_job(job, &rel, target));
+            }
+        }
+        self.files.push(JobFile::link(rel, target));
+        Ok(())
+    }
+}
+
+/// Read a UTF-8 text file; `None` when it does not exist. Bytes that are not UTF-8 are an error
+/// of `kind` naming the file as `label` and where the first bad byte is.
+pub fn read_text(path: &Path, label: &str, kind: ErrorKind) -> Result<Option<String>> {
     match fs::read(path) {
-        Ok(bytes) => String::from_utf8(bytes)
-            .map(Some)
-            .map_err(|_| Error::new(ErrorKind::Unexpected, format!("{}: not valid UTF-8 text", path.display()))),
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            Error::new(kind, format!("{label} is not UTF-8 text (invalid byte at offset {offset}); save it as UTF-8"))
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path, e)),
     }

@@ -37,6 +37,7 @@ use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobComm
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
 use crate::runlog::{LogCtx, LogEvent, RunLog};
+use crate::template::Limits;
 use gate::GateContext;
 use hooks::DeployHooks;
 use maand_core::manifest::Event;
@@ -365,6 +366,7 @@ pub fn deploy_with(
                     hooks: &hooks,
                     out,
                     preflight: &preflight,
+                    template_limits: Limits::with_time_limit_seconds(bucket.conf.template_timeout_seconds),
                 },
             ) {
                 Ok(p) => wave.push(p),
@@ -483,6 +485,7 @@ struct PlanCtx<'a> {
     hooks: &'a DeployHooks<'a, 'a>,
     out: &'a dyn Reporter,
     preflight: &'a Preflight<'a>,
+    template_limits: Limits,
 }
 
 /// Plan one job: pre-flight health check (before its `pre_deploy` hooks when it has any, so they
@@ -519,6 +522,7 @@ fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
         force: ctx.opts.force,
         sync_only: ctx.opts.sync_only,
         diff: ctx.opts.dry_run && ctx.opts.diff,
+        template_limits: ctx.template_limits,
     };
     let mut planned = plan_job(&plan_input, job, seq)?;
     let stored_order = kv_now.get(&job_ns(job), "rollout_order").filter(|_| !skip_hooks).map(str::to_string);

@@ -6,6 +6,7 @@ use super::plan::{AllocationPlan, JobPlan};
 use super::snapshot::Snapshot;
 use super::stage::{stage_allocation, StageInput, Staged};
 use crate::prometheus::ServerAssets;
+use crate::template::Limits;
 use maand_core::manifest::RestartPolicy;
 use maand_core::rollout::{
     classify, file_changes, job_needs_rollout, parse_file_manifest, plan_job_rollout, planned_action, was_promoted,
@@ -31,6 +32,7 @@ pub struct PlanInput<'a> {
     pub sync_only: bool,
     /// Diff each changed file against the last promoted release (`--diff`).
     pub diff: bool,
+    pub template_limits: Limits,
 }
 
 /// A planned job plus what staging produced, keyed by allocation id.
@@ -73,6 +75,7 @@ pub fn plan_job(input: &PlanInput<'_>, job: &str, deployment_seq: i64) -> Result
             kv: input.kv,
             key: input.key,
             prometheus: prometheus.as_ref(),
+            template_limits: input.template_limits,
         })?;
         let plan_input = plan_input(a, row.as_ref(), Some(&s), &current_version);
         let was_stopped = snap.stopped.contains(&a.alloc_id);

@@ -8,8 +8,8 @@ use super::staged_tree::{prepare_worker_dir, shipped_job_dir, staged_dir, write_
 use super::template_data::KvTemplateData;
 use crate::build::allocation_ns;
 use crate::prometheus::ServerAssets;
-use crate::template::{render, TemplateContext};
-use maand_core::rollout::{file_md5, plan_hash, rendered_file_entry, FileManifest, DEFAULT_RENDERED_MODE};
+use crate::template::{render_within, Limits, TemplateContext};
+use maand_core::rollout::{file_md5, link_md5, plan_hash, rendered_file_entry, FileManifest, DEFAULT_RENDERED_MODE};
 use maand_core::{Error, ErrorKind, Result};
 use maand_store::catalog::{AllocationRow, JobFile, ReleaseFile, WorkerRow};
 use maand_store::kv::KvStore;
@@ -32,6 +32,7 @@ pub struct StageInput<'a> {
     pub key: Option<&'a SecretKey>,
     /// Set when the job is the Prometheus server job.
     pub prometheus: Option<&'a ServerAssets>,
+    pub template_limits: Limits,
 }
 
 pub struct Staged {
@@ -76,14 +77,23 @@ pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
 }
 
 /// Job files (directories first), except the CLI-side `_prometheus/` tree, into `dir` (a
-/// directory of a worker's staged tree).
+/// directory of a worker's staged tree); links are staged as links (the build kept only those
+/// that stay inside the job).
 pub(crate) fn write_job_files(dir: &Path, files: &[JobFile]) -> Result<()> {
     let shipped = |f: &&JobFile| f.path != "_prometheus" && !f.path.starts_with("_prometheus/");
     for f in files.iter().filter(shipped).filter(|f| f.isdir) {
         staged_dir(&dir.join(&f.path))?;
     }
     for f in files.iter().filter(shipped).filter(|f| !f.isdir) {
-        write_staged(&dir.join(&f.path), &f.content, JOB_FILE_MODE)?;
+        let p = dir.join(&f.path);
+        if let Some(target) = &f.link {
+            if let Some(parent) = p.parent() {
+                staged_dir(parent)?;
+            }
+            std::os::unix::fs::symlink(target, &p).map_err(|e| io(&p, e))?;
+            continue;
+        }
+        write_staged(&p, &f.content, JOB_FILE_MODE)?;
     }
     Ok(())
 }
@@ -126,12 +136,13 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<Vec<(String, u
         })?;
         let in_context = |e: Error| e.context(format!("job {} on {}", input.job, input.alloc.worker_ip));
         let real = data();
-        let out = render(&rel, &source, &ctx, &real).map_err(in_context)?;
+        let out = render_within(&rel, &source, &ctx, &real, input.template_limits).map_err(in_context)?;
         let mode = modes.get(rel.as_str()).copied().unwrap_or(DEFAULT_RENDERED_MODE);
         let target = tpl.with_extension("");
         write_staged(&target, out.as_bytes(), mode)?;
         if real.secret_read() {
-            let masked = render(&rel, &source, &ctx, &data().masking()).map_err(in_context)?;
+            let masked =
+                render_within(&rel, &source, &ctx, &data().masking(), input.template_limits).map_err(in_context)?;
             write_staged(&masked_dir.join(target.strip_prefix(dir).unwrap_or(&target)), masked.as_bytes(), 0o600)?;
         }
         let target_rel = rel.strip_suffix(".tpl").unwrap_or(&rel).to_string();
@@ -140,11 +151,12 @@ fn render_templates(dir: &Path, input: &StageInput<'_>) -> Result<Vec<(String, u
     Ok(rendered)
 }
 
+/// The `*.tpl` files under `dir`; links to directories are not followed.
 fn collect_templates(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| io(dir, e))? {
         let entry = entry.map_err(|e| io(dir, e))?;
         let p = entry.path();
-        if p.is_dir() {
+        if entry.file_type().map_err(|e| io(&p, e))?.is_dir() {
             collect_templates(&p, out)?;
         } else if p.extension().is_some_and(|e| e == "tpl") {
             out.push(p);
@@ -188,15 +200,28 @@ pub(crate) fn write_cert_files(
     Ok(())
 }
 
+/// The mode a kept release gives a symbolic link (`S_IFLNK`); its content is the link's target.
+pub const SYMLINK_MODE: u32 = 0o120_777;
+
 /// The allocation's staged files as a release keeps them: each shipped file with its mode, and
-/// its masked rendering when it has one.
+/// its masked rendering when it has one; a link as [`SYMLINK_MODE`] and its target.
 pub fn release_files(staging_root: &Path, ip: &str, job: &str) -> Result<Vec<ReleaseFile>> {
     let dir = shipped_job_dir(staging_root, ip, job);
     let masked = masked_job_dir(staging_root, ip, job);
     let mut out = Vec::new();
     for rel in file_manifest(&dir)?.into_keys() {
         let p = dir.join(&rel);
-        let meta = fs::metadata(&p).map_err(|e| io(&p, e))?;
+        let meta = fs::symlink_metadata(&p).map_err(|e| io(&p, e))?;
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&p).map_err(|e| io(&p, e))?;
+            out.push(ReleaseFile {
+                content: target.to_string_lossy().into_owned().into_bytes(),
+                mode: SYMLINK_MODE,
+                masked: None,
+                path: rel,
+            });
+            continue;
+        }
         let m = masked.join(&rel);
         out.push(ReleaseFile {
             content: fs::read(&p).map_err(|e| io(&p, e))?,
@@ -208,7 +233,8 @@ pub fn release_files(staging_root: &Path, ip: &str, job: &str) -> Result<Vec<Rel
     Ok(out)
 }
 
-/// Relative path -> content MD5 of every regular file under `dir`.
+/// Relative path -> content MD5 of every regular file under `dir` (for a link, the MD5 of its
+/// target path: links are shipped as links).
 pub fn file_manifest(dir: &Path) -> Result<FileManifest> {
     let mut out = FileManifest::new();
     walk_files(dir, dir, &mut out)?;
@@ -220,12 +246,15 @@ fn walk_files(base: &Path, dir: &Path, out: &mut FileManifest) -> Result<()> {
         let entry = entry.map_err(|e| io(dir, e))?;
         let p = entry.path();
         let kind = entry.file_type().map_err(|e| io(&p, e))?;
+        let rel = || p.strip_prefix(base).unwrap_or(&p).to_string_lossy().into_owned();
         if kind.is_dir() {
             walk_files(base, &p, out)?;
         } else if kind.is_file() {
-            let rel = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().into_owned();
             let content = fs::read(&p).map_err(|e| io(&p, e))?;
-            out.insert(rel, file_md5(&content));
+            out.insert(rel(), file_md5(&content));
+        } else if kind.is_symlink() {
+            let target = fs::read_link(&p).map_err(|e| io(&p, e))?;
+            out.insert(rel(), link_md5(&target.to_string_lossy()));
         }
     }
     Ok(())

@@ -45,7 +45,7 @@ mod tests {
     use super::*;
 
     fn file(path: &str, content: &str) -> JobFile {
-        JobFile { path: path.into(), content: content.as_bytes().to_vec(), isdir: false, mode: None }
+        JobFile::file(path, content.as_bytes())
     }
 
     #[test]

@@ -2,13 +2,16 @@
 //! variable stack (marks and pops exactly where Go does, so `$v = x` inside `range` changes the
 //! outer variable), evaluates pipelines, checks and converts arguments against the Go parameter
 //! types of each function, short-circuits `and`/`or`, and tracks the node being evaluated so an
-//! error names the line and the action that failed.
+//! error names the line and the action that failed. Every node walked and every `range` iteration
+//! counts against the rendering's time limit; the output and every value a function returns are
+//! measured against its size limit.
 
 use super::ast::{
     Arg, BranchKind, BranchNode, CommandNode, ListNode, Node, NumberNode, PipeNode, TemplateNode, VariableNode,
 };
 use super::functions::{FuncTable, Function, ParamType};
 use super::go_fmt::print_action_value;
+use super::limits::Budget;
 use super::parser::TreeSet;
 use super::value::Value;
 
@@ -25,8 +28,14 @@ pub(crate) struct ExecError {
 /// stacks; this bound keeps a 2 MiB thread stack safe.
 pub(crate) const MAX_EXEC_DEPTH: usize = 500;
 
-/// Runs template `name` of `trees` with `data` as dot and `$`.
-pub(crate) fn execute(trees: &TreeSet, name: &str, funcs: &FuncTable<'_>, data: Value) -> Result<String, ExecError> {
+/// Runs template `name` of `trees` with `data` as dot and `$`, within `budget`.
+pub(crate) fn execute(
+    trees: &TreeSet,
+    name: &str,
+    funcs: &FuncTable<'_>,
+    data: Value,
+    budget: &Budget,
+) -> Result<String, ExecError> {
     let Some(tree) = trees.get(name) else {
         return Err(ExecError {
             pos: 0,
@@ -35,7 +44,7 @@ pub(crate) fn execute(trees: &TreeSet, name: &str, funcs: &FuncTable<'_>, data: 
         });
     };
     let mut executor =
-        Executor { trees, funcs, vars: vec![("$", data.clone())], node: None, depth: 0, out: String::new() };
+        Executor { trees, funcs, budget, vars: vec![("$", data.clone())], node: None, depth: 0, out: String::new() };
     match executor.walk_list(&data, tree) {
         Ok(()) => Ok(executor.out),
         Err(Flow::Error(e)) => Err(*e),
@@ -86,6 +95,7 @@ impl At<'_> {
 struct Executor<'t, 'f> {
     trees: &'t TreeSet,
     funcs: &'t FuncTable<'f>,
+    budget: &'t Budget,
     /// The variable stack: `$`, then declarations in scope, innermost last.
     vars: Vec<(&'t str, Value)>,
     node: Option<At<'t>>,
@@ -107,22 +117,32 @@ impl<'t> Executor<'t, '_> {
         list.nodes.iter().try_for_each(|node| self.walk(dot, node))
     }
 
+    /// One step of execution counted against the time limit.
+    fn step(&self) -> Exec<()> {
+        self.budget.step().or_else(|message| self.error(message))
+    }
+
+    /// Append to the output, within the size limit.
+    fn write(&mut self, text: &str) -> Exec<()> {
+        self.budget.output(self.out.len() + text.len()).or_else(|message| self.error(message))?;
+        self.out.push_str(text);
+        Ok(())
+    }
+
     fn walk(&mut self, dot: &Value, node: &'t Node) -> Exec<()> {
         self.at(At::Node(node));
+        self.step()?;
         match node {
-            Node::Text(t) => {
-                self.out.push_str(&t.text);
-                Ok(())
-            }
+            Node::Text(t) => self.write(&t.text),
             Node::Action(action) => {
                 let value = self.eval_pipeline(dot, &action.pipe)?;
                 if action.pipe.decl.is_empty() {
                     self.at(At::Node(node));
-                    self.out.push_str(&print_action_value(&value));
+                    self.write(&print_action_value(&value))?;
                 }
                 Ok(())
             }
-            Node::Branch(branch) if branch.kind == BranchKind::Range => self.walk_range(dot, branch),
+            Node::Branch(branch) if branch.kind == BranchKind::Range => self.walk_range(dot, node, branch),
             Node::Branch(branch) => self.walk_if_or_with(dot, branch),
             Node::Template(t) => self.walk_template(dot, node, t),
             Node::Break(_) => Err(Flow::Break),
@@ -160,9 +180,9 @@ impl<'t> Executor<'t, '_> {
         }
     }
 
-    fn walk_range(&mut self, dot: &Value, range: &'t BranchNode) -> Exec<()> {
+    fn walk_range(&mut self, dot: &Value, node: &'t Node, range: &'t BranchNode) -> Exec<()> {
         let mark = self.vars.len();
-        let result = match self.range_body(dot, range) {
+        let result = match self.range_body(dot, node, range) {
             Err(Flow::Break) => Ok(()),
             other => other,
         };
@@ -170,13 +190,13 @@ impl<'t> Executor<'t, '_> {
         result
     }
 
-    fn range_body(&mut self, dot: &Value, range: &'t BranchNode) -> Exec<()> {
+    fn range_body(&mut self, dot: &Value, node: &'t Node, range: &'t BranchNode) -> Exec<()> {
         let value = self.eval_pipeline(dot, &range.pipe)?;
         let mark = self.vars.len();
         match &value {
             Value::Strings(items) if !items.is_empty() => {
                 for (i, item) in items.iter().enumerate() {
-                    self.one_iteration(range, mark, Value::Int(i as i64), Value::string(item.as_str()))?;
+                    self.one_iteration(node, range, mark, Value::Int(i as i64), Value::string(item.as_str()))?;
                 }
                 return Ok(());
             }
@@ -192,7 +212,7 @@ impl<'t> Executor<'t, '_> {
                             Value::Byte(_) => Value::Byte(u8::try_from(i).unwrap_or(u8::MAX)),
                             _ => Value::Int(i),
                         };
-                        self.one_iteration(range, mark, counter.clone(), counter)?;
+                        self.one_iteration(node, range, mark, counter.clone(), counter)?;
                     }
                     return Ok(());
                 }
@@ -206,7 +226,17 @@ impl<'t> Executor<'t, '_> {
         }
     }
 
-    fn one_iteration(&mut self, range: &'t BranchNode, mark: usize, index: Value, elem: Value) -> Exec<()> {
+    /// One pass of `range` (`node`, whose `BranchNode` is `range`) over its body.
+    fn one_iteration(
+        &mut self,
+        node: &'t Node,
+        range: &'t BranchNode,
+        mark: usize,
+        index: Value,
+        elem: Value,
+    ) -> Exec<()> {
+        self.at(At::Node(node));
+        self.step()?;
         let decl = &range.pipe.decl;
         if range.pipe.is_assign {
             // `range $i, $v = …` assigns the outer variables (Go ≥ 1.22 semantics).
@@ -419,7 +449,8 @@ impl<'t> Executor<'t, '_> {
             };
             argv.push(self.validate_type(last, Some(typ))?);
         }
-        match (function.call)(&argv) {
+        let result = (function.call)(&argv).and_then(|value| self.budget.output(value.size()).map(|()| value));
+        match result {
             Ok(value) => Ok(value),
             Err(message) => {
                 self.at(call_at);

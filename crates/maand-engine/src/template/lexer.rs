@@ -2,6 +2,8 @@
 //! markers (`{{- ` / ` -}}`), comments, and the token kinds of the action language. Lexing is
 //! eager; a lexical error ends the token list with an `Error` token, as Go's channel would.
 
+use super::limits::Budget;
+
 /// Token kinds (Go `itemType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -94,11 +96,16 @@ const RIGHT_COMMENT: &str = "*/";
 /// Length of a trim marker plus its space (`- ` or ` -`).
 const TRIM_MARKER_LEN: usize = 2;
 
-/// Lexes the whole input. The list always ends with an `Eof` or an `Error` token.
-pub(crate) fn lex(input: &str) -> Vec<Token> {
+/// Lexes the whole input. The list always ends with an `Eof` or an `Error` token (also when the
+/// rendering's time is up: the error then says so).
+pub(crate) fn lex(input: &str, budget: &Budget) -> Vec<Token> {
     let mut lexer = Lexer { input, pos: 0, start: 0, line: 1, start_line: 1, paren_depth: 0, tokens: Vec::new() };
     let mut state = State::Text;
     loop {
+        if let Err(message) = budget.step() {
+            lexer.error(message);
+            break;
+        }
         state = match state {
             State::Text => lexer.lex_text(),
             State::LeftDelim => lexer.lex_left_delim(),
@@ -553,7 +560,7 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(TokenKind, String)> {
-        lex(src).into_iter().map(|t| (t.kind, t.val)).collect()
+        lex(src, &Budget::unlimited()).into_iter().map(|t| (t.kind, t.val)).collect()
     }
 
     #[test]
@@ -585,20 +592,23 @@ mod tests {
             kinds("a {{- /* c */ -}} b"),
             vec![(Text, "a".into()), (Text, "b".into()), (Eof, std::string::String::new())]
         );
-        assert_eq!(lex("{{/* c */ x}}").last().map(|t| t.kind), Some(Error));
+        assert_eq!(lex("{{/* c */ x}}", &Budget::unlimited()).last().map(|t| t.kind), Some(Error));
     }
 
     #[test]
     fn lines_are_tracked() {
-        let tokens = lex("a\nb\n{{ .X }}");
+        let tokens = lex("a\nb\n{{ .X }}", &Budget::unlimited());
         let field = tokens.iter().find(|t| t.kind == TokenKind::Field).unwrap();
         assert_eq!(field.line, 3);
     }
 
     #[test]
     fn errors_end_the_stream() {
-        assert_eq!(lex("{{ \"abc }}").last().map(|t| t.kind), Some(TokenKind::Error));
-        assert_eq!(lex("{{ .X ").last().map(|t| t.val.clone()), Some("unclosed action".into()));
-        assert_eq!(lex("{{ (.X }}").last().map(|t| t.val.clone()), Some("unclosed left paren".into()));
+        assert_eq!(lex("{{ \"abc }}", &Budget::unlimited()).last().map(|t| t.kind), Some(TokenKind::Error));
+        assert_eq!(lex("{{ .X ", &Budget::unlimited()).last().map(|t| t.val.clone()), Some("unclosed action".into()));
+        assert_eq!(
+            lex("{{ (.X }}", &Budget::unlimited()).last().map(|t| t.val.clone()),
+            Some("unclosed left paren".into())
+        );
     }
 }

@@ -17,6 +17,7 @@ mod functions;
 mod go_fmt;
 mod go_strconv;
 mod lexer;
+mod limits;
 mod maand_funcs;
 mod number;
 mod parser;
@@ -29,18 +30,35 @@ use maand_core::{Error, Result};
 
 pub use context::TemplateContext;
 pub use data::TemplateData;
+pub use limits::{Limits, DEFAULT_TIME_LIMIT, MAX_OUTPUT_BYTES, MAX_SOURCE_BYTES};
 
-/// Renders template `name` (its file name, for messages) from `source` for one allocation.
-///
-/// Errors (kind `Message`): `parse template <name>: line <n>: <reason>` and
-/// `execute template <name>: line <n>: <action>: <reason>`.
+/// Renders template `name` (its file name, for messages) from `source` for one allocation, under
+/// the default [`Limits`].
 pub fn render(name: &str, source: &str, ctx: &TemplateContext, data: &dyn TemplateData) -> Result<String> {
+    render_within(name, source, ctx, data, Limits::default())
+}
+
+/// Renders template `name` from `source` for one allocation, under `limits` (time from the start
+/// of this call, output size).
+///
+/// Errors (kind `Message`): `template <name>: <reason>` for a source over
+/// [`MAX_SOURCE_BYTES`], `parse template <name>: line <n>: <reason>` and
+/// `execute template <name>: line <n>: <action>: <reason>` (also when a limit stopped it there).
+pub fn render_within(
+    name: &str,
+    source: &str,
+    ctx: &TemplateContext,
+    data: &dyn TemplateData,
+    limits: Limits,
+) -> Result<String> {
+    limits::check_source(source).map_err(|e| Error::msg(format!("template {name}: {e}")))?;
+    let budget = limits::Budget::start(limits);
     let mut funcs = functions::FuncTable::default();
     builtins::register_builtins(&mut funcs);
     maand_funcs::register_maand_functions(&mut funcs, ctx, data);
-    let trees = parser::parse(name, source, &|f| funcs.contains(f))
+    let trees = parser::parse(name, source, &|f| funcs.contains(f), &budget)
         .map_err(|e| Error::msg(format!("parse template {name}: line {}: {}", e.line, e.message)))?;
-    exec::execute(&trees, name, &funcs, ctx.to_value()).map_err(|e| {
+    exec::execute(&trees, name, &funcs, ctx.to_value(), &budget).map_err(|e| {
         let line = 1 + source.get(..e.pos).unwrap_or(source).matches('\n').count();
         match e.context.is_empty() {
             true => Error::msg(format!("execute template {name}: {}", e.message)),

@@ -10,6 +10,7 @@ use super::ast::{
 };
 use super::go_strconv::{quote, unquote};
 use super::lexer::{lex, Token, TokenKind};
+use super::limits::Budget;
 use super::number::new_number;
 
 /// Every template of one source file by name.
@@ -26,10 +27,17 @@ pub(crate) struct ParseError {
 /// here and during execution, far from the stack limit).
 const MAX_NESTING: usize = 200;
 
-/// Parses `src` as template `name`; `has_function` tells which identifiers are functions.
-pub(crate) fn parse(name: &str, src: &str, has_function: &dyn Fn(&str) -> bool) -> Result<TreeSet, ParseError> {
-    let tokens = lex(src);
+/// Parses `src` as template `name`; `has_function` tells which identifiers are functions. Lexing
+/// and parsing count their steps against `budget` (running out is an error at that line).
+pub(crate) fn parse(
+    name: &str,
+    src: &str,
+    has_function: &dyn Fn(&str) -> bool,
+    budget: &Budget,
+) -> Result<TreeSet, ParseError> {
+    let tokens = lex(src, budget);
     let mut parser = Parser {
+        budget,
         tokens,
         cursor: 0,
         furthest: 0,
@@ -63,6 +71,7 @@ impl Item {
 }
 
 struct Parser<'f> {
+    budget: &'f Budget,
     tokens: Vec<Token>,
     cursor: usize,
     /// Index of the furthest token read: Go reports errors at the line of its lookahead token.
@@ -123,6 +132,11 @@ impl Parser<'_> {
 
     fn error<T>(&self, message: impl Into<String>) -> Parsed<T> {
         Err(ParseError { line: self.token_at(self.furthest).line, message: message.into() })
+    }
+
+    /// One step of parsing counted against the rendering's time limit.
+    fn step(&self) -> Parsed<()> {
+        self.budget.step().or_else(|message| self.error(message))
     }
 
     fn expect(&mut self, kind: TokenKind, context: &str) -> Parsed<Token> {
@@ -235,6 +249,7 @@ impl Parser<'_> {
     }
 
     fn text_or_action(&mut self) -> Parsed<Item> {
+        self.step()?;
         let token = self.next_non_space();
         match token.kind {
             TokenKind::Text => Ok(Item::Node(Node::Text(TextNode { pos: token.pos, text: token.val }))),
@@ -383,6 +398,7 @@ impl Parser<'_> {
         let mut pipe = PipeNode { pos, is_assign: false, decl: Vec::new(), cmds: Vec::new() };
         self.declarations(&mut pipe, context)?;
         loop {
+            self.step()?;
             let token = self.next_non_space();
             if token.kind == end {
                 self.check_pipeline(&pipe, context)?;
@@ -469,6 +485,7 @@ impl Parser<'_> {
         let pos = self.peek_non_space().pos;
         let mut cmd = CommandNode { pos, args: Vec::new() };
         loop {
+            self.step()?;
             self.peek_non_space();
             if let Some(operand) = self.operand()? {
                 cmd.args.push(operand);
@@ -569,12 +586,13 @@ mod tests {
     }
 
     fn parse_err(src: &str) -> ParseError {
-        parse("t", src, &known).unwrap_err()
+        parse("t", src, &known, &Budget::unlimited()).unwrap_err()
     }
 
     #[test]
     fn defines_become_separate_trees() {
-        let set = parse("t", "a{{define \"x\"}}b{{end}}c{{block \"y\" .}}d{{end}}", &known).unwrap();
+        let set =
+            parse("t", "a{{define \"x\"}}b{{end}}c{{block \"y\" .}}d{{end}}", &known, &Budget::unlimited()).unwrap();
         let mut names: Vec<_> = set.keys().cloned().collect();
         names.sort();
         assert_eq!(names, vec!["t", "x", "y"]);
@@ -590,9 +608,9 @@ mod tests {
 
     #[test]
     fn variables_go_out_of_scope_at_end() {
-        assert!(parse("t", "{{if 1}}{{$x := 1}}{{end}}{{$x}}", &known).is_err());
-        assert!(parse("t", "{{$x := 1}}{{if 1}}{{$x = 2}}{{end}}{{$x}}", &known).is_ok());
-        assert!(parse("t", "{{define \"d\"}}{{$x}}{{end}}{{$x := 1}}", &known).is_err());
+        assert!(parse("t", "{{if 1}}{{$x := 1}}{{end}}{{$x}}", &known, &Budget::unlimited()).is_err());
+        assert!(parse("t", "{{$x := 1}}{{if 1}}{{$x = 2}}{{end}}{{$x}}", &known, &Budget::unlimited()).is_ok());
+        assert!(parse("t", "{{define \"d\"}}{{$x}}{{end}}{{$x := 1}}", &known, &Budget::unlimited()).is_err());
     }
 
     #[test]
@@ -605,14 +623,14 @@ mod tests {
             parse_err("{{define \"a\"}}x{{end}}{{define \"a\"}}y{{end}}").message,
             "template: multiple definition of template \"a\""
         );
-        assert!(parse("t", "{{define \"a\"}}x{{end}}{{define \"a\"}} {{end}}", &known).is_ok());
+        assert!(parse("t", "{{define \"a\"}}x{{end}}{{define \"a\"}} {{end}}", &known, &Budget::unlimited()).is_ok());
         assert_eq!(parse_err("{{range $a, $b, $c := 1}}{{end}}").message, "too many declarations in range");
     }
 
     #[test]
     fn nesting_is_bounded() {
         let deep = format!("{{{{ {}1{} }}}}", "(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
-        assert!(parse("t", &deep, &known).is_ok());
+        assert!(parse("t", &deep, &known, &Budget::unlimited()).is_ok());
         let src = format!("{{{{ {}1{} }}}}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
         assert!(parse_err(&src).message.contains("nesting"));
     }

@@ -52,6 +52,16 @@ impl Value {
         Value::Strings(items.into())
     }
 
+    /// Bytes the value holds, for the size limit of a rendering (a list counts each item's
+    /// `String` too).
+    pub fn size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Strings(items) => items.iter().map(|s| s.len() + std::mem::size_of::<String>()).sum(),
+            _ => 0,
+        }
+    }
+
     /// Go `reflect.Type.String()` of the value.
     pub fn type_name(&self) -> &'static str {
         match self {

@@ -132,7 +132,9 @@ fn push_destination(args: &mut Vec<String>, settings: &SshSettings, host: &str) 
 /// The full rsync argument list (spec internals §2.7): fixed flags, excludes, sudo rsync path,
 /// filter, `--rsh` on the worker's ControlMaster socket, source (contents of `local_dir`) and
 /// destination. `--perms` (ours; the Go maand kept only executability): every shipped file gets
-/// exactly its staged mode, so a key or a private rendered file is 0600 on the worker too.
+/// exactly its staged mode, so a key or a private rendered file is 0600 on the worker too. Ours
+/// adds `--links` as well: a job's symbolic links (the build keeps only those inside the job) ship
+/// as links.
 pub(crate) fn rsync_args(
     settings: &SshSettings,
     host: &str,
@@ -149,6 +151,7 @@ pub(crate) fn rsync_args(
             "--whole-file",
             "--checksum",
             "--recursive",
+            "--links",
             "--force",
             "--delete-after",
             "--delete",
@@ -312,7 +315,7 @@ mod tests {
             &extra,
         )
         .unwrap();
-        let head: Vec<&str> = args.iter().take(13).map(String::as_str).collect();
+        let head: Vec<&str> = args.iter().take(14).map(String::as_str).collect();
         assert_eq!(
             head,
             [
@@ -321,6 +324,7 @@ mod tests {
                 "--whole-file",
                 "--checksum",
                 "--recursive",
+                "--links",
                 "--force",
                 "--delete-after",
                 "--delete",
@@ -331,7 +335,7 @@ mod tests {
                 "--verbose"
             ]
         );
-        let rest: Vec<&str> = args.iter().skip(13).map(String::as_str).collect();
+        let rest: Vec<&str> = args.iter().skip(14).map(String::as_str).collect();
         assert_eq!(
             rest[..8],
             [

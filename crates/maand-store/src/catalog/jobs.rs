@@ -58,8 +58,31 @@ pub struct JobFile {
     pub content: Vec<u8>,
     pub isdir: bool,
     /// Permission bits of the workspace file (our table `maand_job_file_modes`); `None` for
-    /// directories and for files built by the Go maand.
+    /// directories, links and files built by the Go maand.
     pub mode: Option<u32>,
+    /// The target of a symbolic link that stays inside the job directory (stored in our table
+    /// `maand_job_links`, staged and shipped as a link; `content` is empty).
+    pub link: Option<String>,
+}
+
+impl JobFile {
+    pub fn file(path: impl Into<String>, content: impl Into<Vec<u8>>) -> JobFile {
+        JobFile { path: path.into(), content: content.into(), isdir: false, mode: None, link: None }
+    }
+
+    pub fn dir(path: impl Into<String>) -> JobFile {
+        JobFile { path: path.into(), content: Vec::new(), isdir: true, mode: None, link: None }
+    }
+
+    pub fn link(path: impl Into<String>, target: impl Into<String>) -> JobFile {
+        JobFile { path: path.into(), content: Vec::new(), isdir: false, mode: None, link: Some(target.into()) }
+    }
+
+    /// This file with its permission bits.
+    pub fn with_mode(mut self, mode: u32) -> JobFile {
+        self.mode = Some(mode);
+        self
+    }
 }
 
 /// Everything the build writes for one job.
@@ -151,7 +174,7 @@ pub fn load_job_commands(conn: &Connection) -> Result<Vec<CommandRow>> {
     rows.collect::<rusqlite::Result<_>>().map_err(db_err("read job commands"))
 }
 
-/// The stored files of one job, paths relative to the job directory, sorted.
+/// The stored files and links of one job, paths relative to the job directory, sorted.
 pub fn load_job_files(conn: &Connection, job: &str) -> Result<Vec<JobFile>> {
     let job_id: Option<String> = conn
         .query_row("SELECT job_id FROM job WHERE name = ?1", [job], |r| r.get(0))
@@ -159,6 +182,7 @@ pub fn load_job_files(conn: &Connection, job: &str) -> Result<Vec<JobFile>> {
         .map_err(db_err("read job id"))?;
     let Some(job_id) = job_id else { return Ok(Vec::new()) };
     let prefix = format!("{job}/");
+    let relative = |path: String| path.strip_prefix(&prefix).map(str::to_string).unwrap_or(path);
     let mut stmt = conn
         .prepare(
             "SELECT f.path, f.content, f.isdir, m.mode FROM job_files f
@@ -178,10 +202,19 @@ pub fn load_job_files(conn: &Connection, job: &str) -> Result<Vec<JobFile>> {
     let mut files = Vec::new();
     for row in rows {
         let (path, content, isdir, mode) = row.map_err(db_err("read job files"))?;
-        let rel = path.strip_prefix(&prefix).unwrap_or(&path).to_string();
         let mode = mode.and_then(|m| u32::try_from(m).ok()).map(|m| m & 0o777);
-        files.push(JobFile { path: rel, content, isdir, mode });
+        files.push(JobFile { path: relative(path), content, isdir, mode, link: None });
     }
+    let mut stmt =
+        conn.prepare("SELECT path, target FROM maand_job_links WHERE job_id = ?1").map_err(db_err("read job links"))?;
+    let rows = stmt
+        .query_map([&job_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(db_err("read job links"))?;
+    for row in rows {
+        let (path, target) = row.map_err(db_err("read job links"))?;
+        files.push(JobFile::link(relative(path), target));
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 
@@ -250,8 +283,15 @@ pub fn write_job(conn: &Connection, job: &JobWrite<'_>) -> Result<()> {
     let mut insert_mode = conn
         .prepare("INSERT INTO maand_job_file_modes(job_id, path, mode) VALUES (?1,?2,?3)")
         .map_err(db_err("write job file modes"))?;
+    let mut insert_link = conn
+        .prepare("INSERT INTO maand_job_links(job_id, path, target) VALUES (?1,?2,?3)")
+        .map_err(db_err("write job links"))?;
     for f in job.files {
         let path = format!("{}/{}", row.name, f.path);
+        if let Some(target) = &f.link {
+            insert_link.execute(params![row.job_id, path, target]).map_err(db_err("write job link"))?;
+            continue;
+        }
         let content: Option<&[u8]> = if f.isdir { None } else { Some(&f.content) };
         insert.execute(params![row.job_id, path, content, f.isdir]).map_err(db_err("write job file"))?;
         if let Some(mode) = f.mode {
@@ -268,7 +308,15 @@ pub fn delete_job(conn: &Connection, name: &str) -> Result<()> {
         .optional()
         .map_err(db_err("read job id"))?;
     if let Some(id) = job_id {
-        for table in ["job_selectors", "job_ports", "job_certs", "job_files", "job_commands", "maand_job_file_modes"] {
+        for table in [
+            "job_selectors",
+            "job_ports",
+            "job_certs",
+            "job_files",
+            "job_commands",
+            "maand_job_file_modes",
+            "maand_job_links",
+        ] {
             conn.execute(&format!("DELETE FROM {table} WHERE job_id = ?1"), [&id])
                 .map_err(db_err("delete job rows"))?;
         }

@@ -4,6 +4,7 @@
 mod catalog;
 mod errors;
 mod language;
+mod limits;
 mod maand_functions;
 mod no_panic;
 
