@@ -66,9 +66,8 @@ pub fn acquire_lock(paths: &BucketPaths, command: &str) -> Result<BucketLock> {
 /// Whether the process `pid` holds the bucket lock now: the lock file names it and it is alive.
 /// (A holder killed with SIGKILL leaves its pid in the file, but its process is gone.)
 pub fn held_by(paths: &BucketPaths, pid: u32) -> bool {
-    let holder = std::fs::read_to_string(paths.lock_file())
-        .ok()
-        .and_then(|text| serde_json::from_str::<LockHolder>(&text).ok());
+    let holder =
+        std::fs::read_to_string(paths.lock_file()).ok().and_then(|text| serde_json::from_str::<LockHolder>(&text).ok());
     holder.is_some_and(|h| h.pid == pid) && Path::new(&format!("/proc/{pid}")).exists()
 }
 

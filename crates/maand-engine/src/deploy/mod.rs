@@ -21,7 +21,7 @@ mod template_data;
 mod worker_files;
 
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
-pub(crate) use planner::hash_namespace;
+pub(crate) use planner::{hash_namespace, plan_job, PlanInput};
 pub(crate) use stage::{io as io_error, job_staging_dir, write_cert_files, write_job_files};
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
@@ -29,6 +29,7 @@ pub use worker_files::{RUNNER_PY, WORKER_PY};
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, build_in_with, job_ns, BuildOptions};
 use crate::health::bounded_map;
+use crate::history::{deploy_outcome, RunKind, RunRecorder};
 use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands, SharedKv};
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
@@ -44,7 +45,7 @@ use maand_remote::Executor;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
-use planner::{plan_job, plan_rollout, running_allocations, PlanInput, PlannedJob, RolloutContext};
+use planner::{plan_rollout, running_allocations, PlannedJob, RolloutContext};
 use rollout::JobEnd;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -186,9 +187,13 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
     if opts.build {
         build_in_with(&bucket, &BuildOptions::default(), out)?;
     }
+    let run = if opts.dry_run { None } else { Some(RunRecorder::begin(&bucket, RunKind::Deploy, None)?) };
     let executor = crate::transport::ssh_executor(&bucket);
     let result = deploy_with(&bucket, opts, out, &executor);
     executor.close();
+    if let Some(run) = run {
+        run.end(&bucket, deploy_outcome(&result), out);
+    }
     crate::prometheus::push_after_deploy(&bucket, opts.dry_run, result.as_ref().ok(), out);
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
