@@ -131,6 +131,25 @@ pub enum Command {
         #[command(subcommand)]
         command: LogsCommand,
     },
+    /// One screen of the cluster: per allocation the promoted version, pending change, live
+    /// health, drift and last deploy. Exit 1 when anything is unhealthy or drifted.
+    Status {
+        /// Only these jobs (comma-separated).
+        #[arg(long, default_value = "")]
+        jobs: String,
+        /// Print JSON (one object) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Runs that changed something (deploy, job targets, gc, rollback), newest first.
+    History {
+        /// Only runs that acted on these jobs (comma-separated).
+        #[arg(long, default_value = "")]
+        jobs: String,
+        /// Print JSON (an array of runs) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Bucket summary.
     Info {
         /// Print JSON instead of a table.

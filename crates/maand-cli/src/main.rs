@@ -193,6 +193,34 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             let opts = ShowOptions { format: format.parse()?, worker, run, run_dir, job, phase, event, tail };
             print!("{}", maand_engine::runlog::show(root, &opts)?);
         }
+        Command::Status { jobs, json } => {
+            let opts = maand_engine::status::StatusOptions { jobs: args::split_list(&jobs) };
+            let report = |line: &str| eprintln!("{line}");
+            let status = maand_engine::status::status(root, &opts, &report)?;
+            if json {
+                print_json(&serde_json::to_value(&status)?);
+            } else if !printer.quiet {
+                print_table(&status.to_table());
+                for note in &status.notes {
+                    println!("{note}");
+                }
+                println!("{}", status.summary_line());
+            }
+            if let Some(failure) = status.failure() {
+                return Err(failure.into());
+            }
+        }
+        Command::History { jobs, json } => {
+            let opts = maand_engine::history::HistoryOptions { jobs: args::split_list(&jobs) };
+            let runs = maand_engine::history::history(root, &opts)?;
+            if json {
+                print_json(&serde_json::to_value(&runs)?);
+            } else if runs.is_empty() {
+                printer.message("history: no runs recorded");
+            } else {
+                print_table(&maand_engine::history::history_table(&runs));
+            }
+        }
         Command::Info { json } => {
             let info = inspect::info(&Bucket::open(root)?)?;
             if json {

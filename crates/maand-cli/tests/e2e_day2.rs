@@ -240,6 +240,10 @@ fn gc_removes_every_trace_of_a_dropped_worker_but_keeps_disabled_jobs_secrets() 
 
     let out = c.bucket.maand(&["gc"]).ok();
     assert!(out.stdout.contains(&format!("gc: collected web on {}", c.ip(1))), "{}", out.stdout);
+    let runs: Vec<Value> = serde_json::from_str(&c.bucket.maand(&["history", "--json"]).ok().stdout).unwrap();
+    assert_eq!((&runs[0]["kind"], &runs[0]["result"]), (&json!("gc"), &json!("ok")), "gc is in the history");
+    let web = runs[0]["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "web").unwrap();
+    assert_eq!(web["allocations"], json!([c.ip(1)]));
     assert!(!c.worker_path(1, "jobs/web").exists(), "gc deletes the whole job tree");
     assert!(c.worker_path(1, "jobs/app").exists() || c.worker_path(1, "jobs/vault").exists());
     assert!(

@@ -100,8 +100,15 @@ fn a_catalog_made_by_the_go_maand_is_used_without_init() {
     b.write("workspace/workers.json", r#"[{"host": "10.0.0.1", "port": 2200}]"#);
     b.write("workspace/jobs/api/manifest.json", r#"{"version": "1", "selectors": ["worker"]}"#);
     b.write("workspace/jobs/api/Makefile", "start:\n\ttrue\n");
-    let ours =
-        ["maand_job_options", "maand_worker_options", "maand_allocation_state", "maand_job_state", "maand_job_links"];
+    let ours = [
+        "maand_job_options",
+        "maand_worker_options",
+        "maand_allocation_state",
+        "maand_job_state",
+        "maand_job_links",
+        "maand_runs",
+        "maand_run_jobs",
+    ];
     for table in ours {
         b.db().execute(&format!("DROP TABLE {table}"), []).unwrap();
     }

@@ -5,6 +5,7 @@ pub mod bucket_conf;
 pub mod certs;
 pub mod demands;
 pub mod disabled;
+pub mod drift;
 pub mod error;
 pub mod globs;
 pub mod health_check;

@@ -9,6 +9,7 @@
 
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, job_ns};
+use crate::history::{gc_outcome, RunKind, RunRecorder};
 use crate::output::Reporter;
 use crate::remote_steps::{Remote, Step};
 use crate::runlog::RunLog;
@@ -61,9 +62,11 @@ pub struct GcReport {
 /// `maand gc` in the bucket at `root`, under the bucket lock, over SSH.
 pub fn gc(root: &Path, opts: &GcOptions, out: &dyn Reporter) -> Result<GcReport> {
     let bucket = Bucket::open_locked(root, "gc")?;
+    let run = RunRecorder::begin(&bucket, RunKind::Gc, None)?;
     let executor = ssh_executor(&bucket);
     let report = gc_with(&bucket, opts, out, &executor);
     executor.close();
+    run.end(&bucket, gc_outcome(&report), out);
     report
 }
 

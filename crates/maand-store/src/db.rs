@@ -203,6 +203,39 @@ const OUR_TABLES: &[Table] = &[
         columns: &[("job_id", "TEXT"), ("path", "TEXT"), ("target", "TEXT")],
         primary_key: Some("job_id, path"),
     },
+    // Ours: the history of runs that changed something (`maand history`), one row per run…
+    Table {
+        name: "maand_runs",
+        columns: &[
+            ("id", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            ("kind", "TEXT NOT NULL"),
+            ("target", "TEXT"),
+            ("argv", "TEXT NOT NULL DEFAULT '[]'"),
+            ("user", "TEXT"),
+            ("host", "TEXT"),
+            ("pid", "INT"),
+            ("started_ms", "INT NOT NULL"),
+            ("finished_ms", "INT"),
+            ("result", "TEXT NOT NULL"),
+            ("reason", "TEXT"),
+        ],
+        primary_key: None,
+    },
+    // …and one per job the run acted on.
+    Table {
+        name: "maand_run_jobs",
+        columns: &[
+            ("run_id", "INT NOT NULL"),
+            ("job", "TEXT NOT NULL"),
+            ("version_from", "TEXT"),
+            ("version_to", "TEXT"),
+            ("allocations", "TEXT NOT NULL DEFAULT '[]'"),
+            ("promoted", "TEXT NOT NULL DEFAULT '[]'"),
+            ("result", "TEXT NOT NULL"),
+            ("reason", "TEXT"),
+        ],
+        primary_key: Some("run_id, job"),
+    },
 ];
 
 /// Columns renamed since older Go schemas: (table, legacy name, current name).
@@ -222,6 +255,7 @@ const INDEXES: &[(&str, &str)] = &[
     ("maand_idx_job_certs_job", "job_certs(job_id)"),
     ("maand_idx_job_files_job", "job_files(job_id, path)"),
     ("maand_idx_job_commands_job", "job_commands(job)"),
+    ("maand_idx_run_jobs_job", "maand_run_jobs(job)"),
 ];
 
 /// One `cat_*` view: the columns every command checks, and its query. Queries stay within SQL

@@ -71,6 +71,14 @@ pub fn acquire_lock(paths: &BucketPaths, command: &str) -> Result<BucketLock> {
     Ok(BucketLock { file, path })
 }
 
+/// Whether the process `pid` holds the bucket lock now: the lock file names it and it is alive.
+/// (A holder killed with SIGKILL leaves its pid in the file, but its process is gone.)
+pub fn held_by(paths: &BucketPaths, pid: u32) -> bool {
+    let holder =
+        std::fs::read_to_string(paths.lock_file()).ok().and_then(|text| serde_json::from_str::<LockHolder>(&text).ok());
+    holder.is_some_and(|h| h.pid == pid) && Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The message for a lock held by someone else, naming them when the file says who.
 fn locked_error(file: &mut File) -> Error {
     let mut text = String::new();
@@ -157,6 +165,21 @@ mod tests {
         let e = acquire_lock(&paths, "build").unwrap_err();
         assert_eq!(e.to_string(), "bucket is locked: another maand is running in this bucket; wait for it to finish");
         drop(lock);
+    }
+
+    #[test]
+    fn held_by_names_a_live_holder_only() {
+        let (_dir, paths) = bucket();
+        assert!(!held_by(&paths, std::process::id()), "no lock file");
+        let lock = acquire_lock(&paths, "deploy").unwrap();
+        assert!(held_by(&paths, std::process::id()));
+        assert!(!held_by(&paths, std::process::id() + 1), "another pid");
+        drop(lock);
+        assert!(!held_by(&paths, std::process::id()), "released");
+        // A holder killed without releasing: its pid stays in the file, its process is gone.
+        std::fs::write(paths.lock_file(), r#"{"pid":4194305,"command":"maand deploy","since":"2020-01-01T00:00:00Z"}"#)
+            .unwrap();
+        assert!(!held_by(&paths, 4_194_305));
     }
 
     #[test]

@@ -24,8 +24,8 @@ mod template_data;
 mod worker_files;
 
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
-pub(crate) use planner::hash_namespace;
-pub(crate) use stage::{write_cert_files, write_job_files};
+pub(crate) use planner::{hash_namespace, plan_job, PlanInput};
+pub(crate) use stage::{io as io_error, write_cert_files, write_job_files};
 pub(crate) use staged_tree::{job_staging_dir, prepare_worker_dir, write_staged};
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
 pub use worker_files::{RUNNER_PY, WORKER_PY};
@@ -33,6 +33,7 @@ pub use worker_files::{RUNNER_PY, WORKER_PY};
 use crate::bucket::{now_unix, Bucket};
 use crate::build::{allocation_ns, build_in_with, job_ns, BuildOptions};
 use crate::health::bounded_map;
+use crate::history::{deploy_outcome, RunKind, RunRecorder};
 use crate::jobcmd::{lock_kv, persist_kv, shared_kv, HealthCheckCommands, JobCommands, SharedKv};
 use crate::output::Reporter;
 use crate::remote_steps::Remote;
@@ -49,7 +50,7 @@ use maand_remote::Executor;
 use maand_store::catalog;
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
-use planner::{plan_job, plan_rollout, running_allocations, PlanInput, PlannedJob, RolloutContext};
+use planner::{plan_rollout, running_allocations, PlannedJob, RolloutContext};
 use rollout::JobEnd;
 use rusqlite::Connection;
 use serde::Serialize;
@@ -215,9 +216,11 @@ fn build_and_deploy(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -
     if opts.build {
         build_in_with(bucket, &BuildOptions::default(), out)?;
     }
+    let run = RunRecorder::begin(bucket, RunKind::Deploy, None)?;
     let executor = crate::transport::ssh_executor(bucket);
     let result = deploy_with(bucket, opts, out, &executor);
     executor.close();
+    run.end(bucket, deploy_outcome(&result), out);
     crate::prometheus::push_after_deploy(bucket, opts.dry_run, result.as_ref().ok(), out);
     result
 }

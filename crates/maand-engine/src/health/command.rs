@@ -100,12 +100,7 @@ pub fn run_health_check(
     let catalog = HealthCatalog::load(&conn)?;
     let jobs = catalog.select(&opts.jobs)?;
     check_workers(executor, &catalog.workers, bucket.conf.parallel, opts.wait, report)?;
-    let has_commands = catalog::load_job_commands(&conn)?.iter().any(|c| c.executed_on == Event::HealthCheck.as_str());
-    let log = if has_commands {
-        RunLog::open(&bucket.paths, bucket.conf.log_format, "healthcheck", catalog::bucket_row(&conn)?.update_seq)?
-    } else {
-        RunLog::disabled()
-    };
+    let log = health_check_log(bucket, &conn, "healthcheck")?;
     let lines = ReportLines { report, verbose: opts.verbose };
     let commands = JobCommands::start(bucket, &conn, shared_kv(KvStore::load(&conn)?), &lines, &log)?;
     let extra = &HealthCheckCommands { commands: &commands };
@@ -127,10 +122,21 @@ pub fn run_health_check(
     Ok(HealthSummary { workers: catalog.workers.len(), jobs })
 }
 
-/// Job-command output for `maand health_check`: shown with `--verbose`, messages always.
-struct ReportLines<'r> {
-    report: &'r (dyn Fn(&str) + Sync),
-    verbose: bool,
+/// The run log of a read-only command that runs health checks (`health_check`, `status`): opened
+/// only when a job has `health_check` commands, whose output it keeps.
+pub(crate) fn health_check_log(bucket: &Bucket, conn: &rusqlite::Connection, command: &str) -> Result<RunLog> {
+    let has_commands = catalog::load_job_commands(conn)?.iter().any(|c| c.executed_on == Event::HealthCheck.as_str());
+    if !has_commands {
+        return Ok(RunLog::disabled());
+    }
+    RunLog::open(&bucket.paths, bucket.conf.log_format, command, catalog::bucket_row(conn)?.update_seq)
+}
+
+/// Job-command output for `maand health_check` and `maand status`: shown with `verbose`,
+/// messages always.
+pub(crate) struct ReportLines<'r> {
+    pub report: &'r (dyn Fn(&str) + Sync),
+    pub verbose: bool,
 }
 
 impl Reporter for ReportLines<'_> {

@@ -12,6 +12,7 @@ mod spec_json;
 mod targets;
 mod workers;
 
+pub(crate) use command::{health_check_log, ReportLines};
 pub use command::{
     health_check_summary, run_health_check, HealthCheckOptions, HealthSummary, JobHealth, JobHealthStatus,
     JOB_PARALLELISM,

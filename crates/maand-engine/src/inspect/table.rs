@@ -41,6 +41,17 @@ impl Table {
         )
     }
 
+    /// `text` on one line, cut to `max` characters with `…` (long reasons in a text table).
+    pub fn short(text: &str, max: usize) -> String {
+        let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if line.chars().count() <= max {
+            return line;
+        }
+        let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+
     /// Cell text for the box table: strings as is, arrays comma-joined, null empty.
     pub fn cell_text(v: &Value) -> String {
         match v {
@@ -49,5 +60,17 @@ impl Table {
             Value::Array(items) => items.iter().map(Table::cell_text).collect::<Vec<_>>().join(","),
             other => other.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_joins_lines_and_cuts() {
+        assert_eq!(Table::short("a\n  b", 10), "a b");
+        assert_eq!(Table::short("abcdefghij", 5), "abcd…");
+        assert_eq!(Table::short("abcde", 5), "abcde");
     }
 }

@@ -22,6 +22,7 @@ use crate::batch_executor::{execute, BatchSteps, Ending};
 use crate::bucket::Bucket;
 use crate::deploy::gate::GateContext;
 use crate::health::ExtraCheck;
+use crate::history::{job_control_outcome, RunKind, RunRecorder};
 use crate::jobcmd::{persist_kv, shared_kv, HealthCheckCommands, JobCommands};
 use crate::output::Reporter;
 use crate::remote_steps::{Remote, TargetBatch};
@@ -122,11 +123,16 @@ pub struct JobControlContext<'a> {
 /// report (`JobControlReport::failure`); a bad target, an unknown job or worker, or a worker out
 /// of sync is an error before anything runs.
 pub fn job_control(root: &Path, opts: &JobControlOptions, out: &dyn Reporter) -> Result<JobControlReport> {
-    validate_target(&opts.target)?;
+    let target = validate_target(&opts.target)?;
     let bucket = Bucket::open_locked(root, "job")?;
+    // `status` changes nothing: it is not recorded in the history.
+    let run = if target == "status" { None } else { Some(RunRecorder::begin(&bucket, RunKind::Job, Some(&target))?) };
     let executor = ssh_executor(&bucket);
     let report = job_control_with_commands(&bucket, &executor, opts, out);
     executor.close();
+    if let Some(run) = run {
+        run.end(&bucket, job_control_outcome(&bucket, &report), out);
+    }
     report
 }
 

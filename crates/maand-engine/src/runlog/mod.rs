@@ -17,4 +17,5 @@ pub use event::{summarize_cmd, LogCtx, LogEvent, REDACTED};
 pub use parse::parse_line;
 pub use record::{LogRecord, EVENT_COMMAND_BEGIN, EVENT_COMMAND_END, EVENT_COMMAND_OUTPUT};
 pub use show::{show, ShowFormat, ShowOptions};
+pub(crate) use timestamp::{human_timestamp, utc_timestamp};
 pub use writer::{log_name, RunLog, BUCKET_LOG_NAME};
