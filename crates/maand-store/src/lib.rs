@@ -9,6 +9,7 @@ pub mod lock;
 pub mod maand_conf;
 pub mod paths;
 pub mod secrets;
+pub mod timestamp;
 
 pub use maand_conf::{HostKeyChecking, LogFormat, MaandConf};
 pub use paths::BucketPaths;
