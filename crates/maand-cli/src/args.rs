@@ -43,11 +43,37 @@ pub enum Command {
         /// Sync files and promote without start/restart/reload.
         #[arg(long = "sync-only")]
         sync_only: bool,
+        /// When a batch fails, take the allocations this run rolled of that job back to their
+        /// previous release, in reverse order, each batch gated (manifest: "rollback_on_failure").
+        #[arg(long = "rollback-on-failure")]
+        rollback_on_failure: bool,
         /// With --dry-run: print the plan as JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         plan: PlanFlags,
+    },
+    /// Deploy a job's previous kept release again (files exactly as they were rendered, at its
+    /// version) through the same ordered, gated rollout as a deploy.
+    Rollback {
+        /// The job.
+        job: String,
+        /// Go back to this release (each allocation: its latest release at or before it);
+        /// default: each allocation's release before the one it runs.
+        #[arg(long, allow_negative_numbers = true)]
+        to: Option<i64>,
+        /// Print the plan without changing anything.
+        #[arg(short = 'n', long = "dry-run")]
+        dry_run: bool,
+        /// With --dry-run: unified diffs of the files going back (secret values masked).
+        #[arg(long, requires = "dry_run")]
+        diff: bool,
+        /// List the job's kept releases (number, date, version, workers) instead.
+        #[arg(long, conflicts_with_all = ["to", "dry_run"])]
+        list: bool,
+        /// With --dry-run or --list: print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// What `deploy -b` would do now (the workspace built into a scratch copy of the catalog;
     /// nothing changes): the same as `deploy --dry-run`.

@@ -8,7 +8,7 @@ mod progress;
 use args::{CatCommand, Cli, Command, JobCommand, KvCommand, LogsCommand, PrometheusCommand, SandboxCommand};
 use clap::Parser;
 use maand_engine::bucket::Bucket;
-use maand_engine::deploy::DeployOptions;
+use maand_engine::deploy::{DeployOptions, RollbackRequest};
 use maand_engine::health::HealthCheckOptions;
 use maand_engine::inspect::{self, Filter, KvListOptions};
 use maand_engine::output::StderrReporter;
@@ -121,7 +121,7 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
             parts.push(format!("{} issued", plural(report.certs_issued, "certificate")));
             printer.message(&format!("build: {}", parts.join(", ")));
         }
-        Command::Deploy { build, jobs, dry_run, force, sync_only, json, plan } => {
+        Command::Deploy { build, jobs, dry_run, force, sync_only, rollback_on_failure, json, plan } => {
             let interrupt = interrupt::install();
             let opts = DeployOptions {
                 jobs: args::split_list(&jobs),
@@ -131,7 +131,9 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 sync_only,
                 diff: plan.diff,
                 no_hooks: plan.no_hooks,
+                rollback_on_failure,
                 interrupt: interrupt.clone(),
+                ..Default::default()
             };
             // The engine says whether the interrupt cut the deploy short (not after its last batch).
             deploy(root, &opts, json, plan.exit_code, &printer)?;
@@ -148,6 +150,24 @@ fn run(cli: Cli, root: &Path) -> anyhow::Result<()> {
                 ..Default::default()
             };
             deploy(root, &opts, json, plan.exit_code, &printer)?;
+        }
+        Command::Rollback { job, list: true, json, .. } => {
+            let table = inspect::releases(&Bucket::open(root)?, &job)?;
+            if json {
+                print_json(&table.to_json());
+            } else if !printer.quiet {
+                print_table(&table);
+            }
+        }
+        Command::Rollback { job, to, dry_run, diff, json, list: false } => {
+            let opts = DeployOptions {
+                rollback: Some(RollbackRequest { job, to }),
+                dry_run,
+                diff,
+                interrupt: interrupt::install(),
+                ..Default::default()
+            };
+            deploy(root, &opts, json, false, &printer)?;
         }
         Command::HealthCheck { jobs, wait, verbose, json } => {
             let opts = HealthCheckOptions { jobs: args::split_list(&jobs), wait, verbose };
@@ -357,7 +377,8 @@ fn cat_prometheus(
     Ok(())
 }
 
-/// `maand deploy`: the summary on stderr, the plan (text or JSON) on stdout for a dry run.
+/// `maand deploy` (and `maand rollback`): the summary on stderr, the plan (text or JSON) on stdout
+/// for a dry run.
 fn deploy(root: &Path, opts: &DeployOptions, json: bool, exit_code: bool, printer: &Printer) -> anyhow::Result<()> {
     let reporter = progress::reporter();
     let report = maand_engine::deploy::deploy(root, opts, reporter.as_ref())?;

@@ -8,7 +8,6 @@ mod common;
 use common::cluster::Cluster;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A service whose `data/up` marks it healthy; a worker whose private `/opt/broken` exists never
@@ -53,24 +52,7 @@ fn service(c: &Cluster, conf: &str) {
 
 /// Every file of the live job directory on worker `i` (not its `data/`), path -> bytes.
 fn live_files(c: &Cluster, i: usize) -> BTreeMap<String, Vec<u8>> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
-            if rel == "data" || rel == "logs" {
-                continue;
-            }
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let base = c.worker_path(i, "jobs/svc");
-    let mut out = BTreeMap::new();
-    walk(&base, &base, &mut out);
-    out
+    c.job_tree(i, "svc").into_iter().map(|(path, (_, bytes))| (path, bytes)).collect()
 }
 
 fn kinds(c: &Cluster, i: usize) -> Vec<String> {
@@ -78,11 +60,7 @@ fn kinds(c: &Cluster, i: usize) -> Vec<String> {
 }
 
 fn event_time(c: &Cluster, i: usize, kind: &str) -> Vec<f64> {
-    c.events(i, "svc")
-        .iter()
-        .filter(|l| l.split_whitespace().next() == Some(kind))
-        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
-        .collect()
+    c.event_times(i, "svc", kind)
 }
 
 /// The dry-run's batches of job `svc` (each a list of worker IPs).
@@ -103,32 +81,6 @@ fn planned_batches(c: &Cluster) -> (Vec<Vec<String>>, Value) {
         .map(|b| b["allocations"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect())
         .collect();
     (batches, job)
-}
-
-/// Workers on which the deploy at `seq` began a `restart` of svc, in the order the run logs say.
-fn logged_restarts(c: &Cluster, seq: i64) -> Vec<String> {
-    let mut begins: Vec<(String, String)> = Vec::new();
-    for e in std::fs::read_dir(c.bucket.path("logs")).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_none_or(|x| x != "log") {
-            continue;
-        }
-        for line in std::fs::read_to_string(&p).unwrap().lines() {
-            let field =
-                |k: &str| line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{k}=")).map(str::to_string));
-            let wanted = [("event", "command_begin"), ("job", "svc"), ("phase", "rollout"), ("action", "restart")];
-            if field("seq") == Some(seq.to_string()) && wanted.iter().all(|(k, v)| field(k).as_deref() == Some(*v)) {
-                begins.push((field("ts").unwrap(), field("worker").unwrap()));
-            }
-        }
-    }
-    begins.sort();
-    begins.into_iter().map(|(_, w)| w).collect()
-}
-
-fn update_seq(c: &Cluster) -> i64 {
-    let info: Value = serde_json::from_str(&c.bucket.maand(&["info", "--json"]).ok().stdout).unwrap();
-    info["update_seq"].as_i64().unwrap()
 }
 
 #[test]
@@ -175,7 +127,7 @@ fn a_failed_gate_leaves_unrolled_files_alone_and_the_rerun_resumes_unhealthy_fir
     let third = event_time(&c, 2, "restart-begin")[0];
     assert!(repaired < third, "the unhealthy worker is repaired before a healthy one is restarted");
     // Plan = execution: the batches the dry-run printed are the restarts the run log shows.
-    assert_eq!(logged_restarts(&c, update_seq(&c)), batches.concat());
+    assert_eq!(c.logged_rollout(c.update_seq(), "svc", "restart"), batches.concat());
     assert_eq!(live_files(&c, 2).get("conf.txt").map(Vec::as_slice), Some(&b"two\n"[..]));
     let out = c.deploy(&[]).ok();
     assert!(out.stderr.contains("deploy: skip job \"svc\""), "{}", out.stderr);

@@ -14,7 +14,7 @@ use crate::certs::parse_certs;
 use crate::globs::validate_glob;
 use crate::health_check::parse_health_check;
 use crate::job_command::parse_commands;
-use crate::json_fields::{as_i64, as_i64_at_least, as_object, as_string_list, describe, field};
+use crate::json_fields::{as_bool, as_i64, as_i64_at_least, as_object, as_string_list, describe, field};
 use crate::json_text::parse_json;
 use crate::placement::normalize_labels;
 use crate::units::{format_number, parse_cpu_mhz, parse_memory_mb};
@@ -96,6 +96,9 @@ pub struct Manifest {
     pub certs_json: String,
     /// Our extension: overrides maand.conf's remote step timeout for this job.
     pub remote_timeout_seconds: Option<u64>,
+    /// Our extension: when a batch of a deploy fails, the allocations rolled in that run go back
+    /// to their previous release (as `deploy --rollback-on-failure`).
+    pub rollback_on_failure: bool,
 }
 
 impl Manifest {
@@ -174,6 +177,10 @@ fn parse(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manife
         Some(v) => Some(as_i64_at_least(v, "remote_timeout_seconds", 1).map_err(invalid)?.unsigned_abs()),
         None => None,
     };
+    let rollback_on_failure = match field(obj, "rollback_on_failure") {
+        Some(v) => as_bool(v, "rollback_on_failure").map_err(invalid)?,
+        None => false,
+    };
 
     Ok(Manifest {
         version_raw,
@@ -192,6 +199,7 @@ fn parse(job: &str, content: &str, warnings: &mut Vec<Warning>) -> Result<Manife
         certs,
         certs_json,
         remote_timeout_seconds,
+        rollback_on_failure,
     })
 }
 
@@ -385,6 +393,7 @@ mod tests {
         assert_eq!(m.health_check, None);
         assert_eq!(m.certs_json, "");
         assert_eq!(m.remote_timeout_seconds, None);
+        assert!(!m.rollback_on_failure);
         assert_eq!(
             ok(r#"{"version": "", "selectors": ["", " "], "restart_policy": "", "unknown": [1]}"#).selectors,
             vec!["api"]
@@ -409,7 +418,7 @@ mod tests {
                                         {"type": "ssh", "command": "true"}],
                              "timeout_seconds": 10, "wait": {"attempts": 60, "interval_seconds": 2}},
             "certs": {"tls": {"pkcs8": true, "subject": {"common_name": "api.internal"}}, "a": {"one": true, "subject": {"common_name": "x"}}},
-            "remote_timeout_seconds": 900
+            "remote_timeout_seconds": 900, "rollback_on_failure": true
         }"#);
         assert_eq!(m.version_raw.as_deref(), Some("v2.1"));
         assert_eq!(m.version, Some(Version::new(2, 1, 0)));
@@ -454,6 +463,7 @@ mod tests {
             r#"{"a":{"pkcs8":false,"one":true,"subject":{"common_name":"x"}},"tls":{"pkcs8":true,"one":false,"subject":{"common_name":"api.internal"}}}"#
         );
         assert_eq!(m.remote_timeout_seconds, Some(900));
+        assert!(m.rollback_on_failure);
     }
 
     #[test]
@@ -525,6 +535,10 @@ mod tests {
             .contains("selectors must be an array of strings"));
         assert!(fail(r#"{"remote_timeout_seconds": 0}"#, ErrorKind::InvalidManifest)
             .contains("remote_timeout_seconds must be at least 1 (got 0)"));
+        assert_eq!(
+            fail(r#"{"rollback_on_failure": "yes"}"#, ErrorKind::InvalidManifest),
+            "invalid manifest.json: job api: rollback_on_failure must be true or false, not string \"yes\""
+        );
     }
 
     #[test]

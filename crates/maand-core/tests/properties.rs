@@ -63,6 +63,7 @@ const KEYS: &[&str] = &[
     "subject",
     "common_name",
     "remote_timeout_seconds",
+    "rollback_on_failure",
     "host",
     "hostname",
     "labels",

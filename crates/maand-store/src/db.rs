@@ -150,7 +150,11 @@ const OUR_TABLES: &[Table] = &[
     // Per-job settings the Go schema has no column for.
     Table {
         name: "maand_job_options",
-        columns: &[("name", "TEXT"), ("remote_timeout_seconds", "INT")],
+        columns: &[
+            ("name", "TEXT"),
+            ("remote_timeout_seconds", "INT"),
+            ("rollback_on_failure", "INT NOT NULL DEFAULT 0"),
+        ],
         primary_key: Some("name"),
     },
     // Ours: a worker's own SSH port from workers.json (DESIGN §3.1).
@@ -464,10 +468,14 @@ pub fn check_schema(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Add our extra tables and indexes to a catalog that passed [`check_schema`] but lacks them (one
-/// made by the Go maand). Idempotent; a no-op on catalogs this binary created.
+/// Add our extra tables, their columns and our indexes to a catalog that passed [`check_schema`]
+/// but lacks some (one made by the Go maand, or by an older maand of ours). Idempotent; a no-op on
+/// catalogs that have them all.
 pub fn ensure_extensions(conn: &Connection) -> Result<()> {
-    let missing = OUR_TABLES.iter().any(|t| column_names(conn, t.name).map_or(true, |c| c.is_empty()));
+    let lacks = |t: &Table| {
+        column_names(conn, t.name).map_or(true, |have| t.columns.iter().any(|(c, _)| !have.iter().any(|h| h == c)))
+    };
+    let missing = OUR_TABLES.iter().any(lacks);
     if !missing {
         return Ok(());
     }

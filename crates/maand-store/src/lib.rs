@@ -13,6 +13,7 @@ pub mod maand_conf;
 pub mod paths;
 pub mod private_files;
 pub mod secrets;
+pub mod timestamp;
 
 pub use maand_conf::{HostKeyChecking, LogFormat, MaandConf};
 pub use paths::BucketPaths;

@@ -95,16 +95,7 @@ fn locked_error(file: &mut File) -> Error {
 }
 
 fn utc_now_rfc3339() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    crate::timestamp::rfc3339_utc(time::OffsetDateTime::now_utc().unix_timestamp())
 }
 
 #[cfg(test)]

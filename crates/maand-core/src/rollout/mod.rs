@@ -1,7 +1,8 @@
 //! Pure deploy decisions (spec §5, internals §6–§7, DESIGN §2 and §3.5–§3.7, §3.13): content
 //! change detection over per-file manifests, allocation classification, update actions, rollout
-//! order and batches, the per-allocation plan, rsync filters, waves and dependency gating. The
-//! engine executes what these functions decide; nothing here does I/O or reads the clock.
+//! order and batches, the per-allocation plan, rollback targets, rsync filters, waves and
+//! dependency gating. The engine executes what these functions decide; nothing here does I/O or
+//! reads the clock.
 
 mod batches;
 mod blocked;
@@ -12,6 +13,7 @@ mod job_rollout;
 mod job_waves;
 mod order;
 mod planned_action;
+mod rollback;
 mod rsync_filter;
 mod update_action;
 
@@ -32,5 +34,6 @@ pub use job_rollout::{
 pub use job_waves::{wave_jobs, WaveCandidate};
 pub use order::{resolve_rollout_order, OrderSource, RolloutOrder};
 pub use planned_action::{planned_action, DeploySettings, PlannedAction};
+pub use rollback::{plan_rollback_rollout, resume_release, rollback_order, rollback_release, RollbackTo};
 pub use rsync_filter::{job_side_paths, rsync_filter, shipped_dir_name};
 pub use update_action::{resolve_update_action, UpdateAction};

@@ -9,14 +9,17 @@ use std::collections::BTreeSet;
 pub enum OrderSource {
     Kv,
     Default,
+    /// The reverse of the order a failed deploy rolled its allocations in (automatic rollback).
+    Rollback,
 }
 
 impl OrderSource {
-    /// The `ROLLOUT_ORDER_SOURCE` value: `kv` or `default`.
+    /// The `ROLLOUT_ORDER_SOURCE` value: `kv`, `default` or `rollback`.
     pub fn as_str(self) -> &'static str {
         match self {
             OrderSource::Kv => "kv",
             OrderSource::Default => "default",
+            OrderSource::Rollback => "rollback",
         }
     }
 }

@@ -180,6 +180,7 @@ fn job_row(name: &str, m: &Manifest, r: &Reservation) -> JobRow {
             .to_string()
         }),
         remote_timeout_seconds: m.remote_timeout_seconds.and_then(|t| i64::try_from(t).ok()),
+        rollback_on_failure: m.rollback_on_failure,
     }
 }
 

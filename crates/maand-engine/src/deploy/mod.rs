@@ -5,8 +5,11 @@
 //! promoted as soon as its batch passed its gate. A failed job never undoes another job's
 //! promotion; a job whose upstream failed in this run is reported blocked; an interrupt lets the
 //! step in flight finish and starts nothing new. `update_seq` advances only when workers were
-//! actually synced, and an unchanged deploy contacts no worker at all.
+//! actually synced, and an unchanged deploy contacts no worker at all. A rollback is a deploy of
+//! one job staged from its kept releases; with `rollback_on_failure`, a job whose batch failed
+//! has what this run rolled taken back to what ran before.
 
+mod auto_rollback;
 mod diff;
 pub(crate) mod gate;
 mod hooks;
@@ -14,6 +17,7 @@ mod plan;
 mod planner;
 mod reach;
 mod reconcile;
+mod rollback;
 mod rollout;
 mod scratch;
 pub mod snapshot;
@@ -23,8 +27,10 @@ mod sync;
 mod template_data;
 mod worker_files;
 
+pub use auto_rollback::AutoRollbackOutcome;
 pub use plan::{AllocationPlan, DeployPlan, JobPlan, WavePlan};
 pub(crate) use planner::{hash_namespace, plan_job, PlanInput};
+pub use rollback::RollbackRequest;
 pub(crate) use stage::{io as io_error, write_cert_files, write_job_files};
 pub(crate) use staged_tree::{job_staging_dir, prepare_worker_dir, write_staged};
 pub(crate) use template_data::{KvTemplateData, PrometheusFragments};
@@ -43,7 +49,7 @@ use gate::GateContext;
 use hooks::DeployHooks;
 use maand_core::manifest::Event;
 use maand_core::rollout::{blocked_jobs, file_manifest_json, wave_jobs, WaveCandidate};
-use maand_core::rollout::{was_promoted, PlannedAction};
+use maand_core::rollout::{resume_release, was_promoted, PlannedAction};
 use maand_core::{Error, ErrorKind, Result};
 use maand_remote::interrupt::Interrupt;
 use maand_remote::Executor;
@@ -75,6 +81,12 @@ pub struct DeployOptions {
     pub diff: bool,
     /// With `dry_run`: run no hook (`post_build`, `pre_deploy`); rollout order is the default.
     pub no_hooks: bool,
+    /// `maand rollback`: deploy only this job, each allocation staged from a kept release (no
+    /// build, no reconcile of other jobs).
+    pub rollback: Option<RollbackRequest>,
+    /// When a batch fails, take what this run rolled of that job back to what ran before (also
+    /// per job: manifest `rollback_on_failure`).
+    pub rollback_on_failure: bool,
     /// Asked between batches: once set, no new batch, job or wave starts.
     pub interrupt: Interrupt,
 }
@@ -86,6 +98,9 @@ pub struct JobProgress {
     pub promoted: Vec<String>,
     /// Allocations of the plan that were not (a later deploy rolls them).
     pub remaining: Vec<String>,
+    /// Allocations whose batch ran but did not pass (their files were swapped in).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unproven: Vec<String>,
 }
 
 /// What a deploy did, job by job.
@@ -105,6 +120,8 @@ pub struct DeployReport {
     pub progress: BTreeMap<String, JobProgress>,
     /// (job, worker) whose stop waits for an unreachable worker.
     pub pending_stops: Vec<(String, String)>,
+    /// Per failed job: what its automatic rollback did.
+    pub rolled_back: BTreeMap<String, AutoRollbackOutcome>,
     pub plan: DeployPlan,
 }
 
@@ -112,6 +129,9 @@ impl DeployReport {
     /// One line for the end of a deploy: `deploy: 2 jobs deployed (a, b), 1 unchanged, 1 failed (c)`,
     /// or `deploy: nothing to deploy` when the catalog has no job to roll out.
     pub fn summary(&self) -> String {
+        if let Some(job) = &self.plan.rollback {
+            return self.rollback_summary(job);
+        }
         let named = |n: usize, what: &str, jobs: &[&String]| {
             let list: Vec<&str> = jobs.iter().map(|j| j.as_str()).collect();
             format!("{n} {what} ({})", list.join(", "))
@@ -147,15 +167,23 @@ impl DeployReport {
         format!("deploy: {}", parts.join(", "))
     }
 
-    /// `deploy failed: …` naming each failed or blocked job, or None when everything succeeded.
+    /// `deploy failed: …` naming each failed or blocked job (and what its automatic rollback
+    /// did), or None when everything succeeded. A rollback's says how to resume it.
     pub fn failure(&self) -> Option<Error> {
         if self.failed.is_empty() && self.blocked.is_empty() {
             return None;
         }
-        let mut parts: Vec<String> =
-            self.failed.iter().map(|(j, e)| format!("job {j}: {e}{}", self.progress_note(j))).collect();
+        let rolled_back = |j: &str| self.rolled_back.get(j).map(|r| format!("; {}", r.describe())).unwrap_or_default();
+        let mut parts: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(j, e)| format!("job {j}: {e}{}{}", self.progress_note(j), rolled_back(j)))
+            .collect();
         parts.extend(self.blocked.iter().map(|j| format!("job {j}: blocked (an upstream job failed)")));
-        Some(Error::msg(format!("deploy failed: {}", parts.join("\n"))))
+        if self.plan.rollback.is_some() && self.progress.values().any(|p| !p.promoted.is_empty()) {
+            parts.push(format!("re-run {} to resume", self.resume_command()));
+        }
+        Some(Error::msg(format!("{} failed: {}", self.command(), parts.join("\n"))))
     }
 
     /// What the interrupt left, or None when the deploy was not interrupted.
@@ -163,7 +191,7 @@ impl DeployReport {
         if !self.interrupted {
             return None;
         }
-        let mut lines = vec!["deploy interrupted: no new batch was started".to_string()];
+        let mut lines = vec![format!("{} interrupted: no new batch was started", self.command())];
         for (job, p) in &self.progress {
             if p.promoted.is_empty() && p.remaining.is_empty() {
                 continue;
@@ -175,8 +203,55 @@ impl DeployReport {
         if !self.not_started.is_empty() {
             lines.push(format!("  not started: {}", self.not_started.join(", ")));
         }
-        lines.push("re-run maand deploy to resume: only what was not promoted is rolled out".to_string());
+        lines.push(format!("re-run {} to resume: only what was not promoted is rolled out", self.resume_command()));
         Some(lines.join("\n"))
+    }
+
+    /// `deploy`, or `rollback` for a rollback.
+    fn command(&self) -> &'static str {
+        if self.plan.rollback.is_some() {
+            "rollback"
+        } else {
+            "deploy"
+        }
+    }
+
+    /// The command that resumes this run: the same deploy, or the rollback to the releases it chose.
+    fn resume_command(&self) -> String {
+        let Some(job) = &self.plan.rollback else { return "maand deploy".to_string() };
+        let releases: Vec<i64> = self.rollback_targets(job).into_iter().map(|(_, release, _)| release).collect();
+        match resume_release(&releases) {
+            Some(n) => format!("maand rollback {job} --to {n}"),
+            None => format!("maand rollback {job}"),
+        }
+    }
+
+    /// (worker, release, version) of each allocation the rollback of `job` planned.
+    fn rollback_targets(&self, job: &str) -> Vec<(String, i64, String)> {
+        let plans = self.plan.waves.iter().flat_map(|w| &w.jobs).filter(|p| p.job == job);
+        plans
+            .flat_map(|p| &p.allocations)
+            .filter_map(|a| a.release.map(|r| (a.worker_ip.clone(), r, a.new_version.clone())))
+            .collect()
+    }
+
+    /// `rollback: job "db" back to release 3 (version 1.0.0) on 10.0.0.1, 10.0.0.2`.
+    fn rollback_summary(&self, job: &str) -> String {
+        if self.deployed.iter().any(|j| j == job) {
+            let mut groups: BTreeMap<(i64, String), Vec<String>> = BTreeMap::new();
+            for (ip, release, version) in self.rollback_targets(job) {
+                groups.entry((release, version)).or_default().push(ip);
+            }
+            let parts: Vec<String> = groups
+                .into_iter()
+                .map(|((release, version), ips)| format!("release {release} (version {version}) on {}", ips.join(", ")))
+                .collect();
+            return format!("rollback: job \"{job}\" back to {}", parts.join("; "));
+        }
+        if self.skipped.iter().any(|j| j == job) {
+            return format!("rollback: job \"{job}\" already runs those releases; nothing to do");
+        }
+        format!("rollback: job \"{job}\" not rolled back")
     }
 
     fn progress_note(&self, job: &str) -> String {
@@ -194,7 +269,8 @@ impl DeployReport {
 /// Run a deploy (or a dry-run) in the bucket at `root`. Whatever happens, `tmp/` (the staged
 /// files: rendered templates, certificate keys) is removed at the end.
 pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
-    let bucket = Bucket::open_locked(root, "deploy")?;
+    let command = if opts.rollback.is_some() { "rollback" } else { "deploy" };
+    let bucket = Bucket::open_locked(root, command)?;
     let result = if opts.dry_run { plan_workspace(&bucket, opts, out) } else { build_and_deploy(&bucket, opts, out) };
     let _ = std::fs::remove_dir_all(bucket.paths.tmp());
     result
@@ -203,20 +279,33 @@ pub fn deploy(root: &Path, opts: &DeployOptions, out: &dyn Reporter) -> Result<D
 /// The plan of the workspace as `deploy -b` would run it now: built into a scratch copy of the
 /// catalog (same validation and errors as `maand build`), planned against the last promoted state,
 /// with `pre_deploy` hooks run against the copy unless `--no-hooks`. Nothing reaches the bucket.
+/// A rollback's plan is made on the copy as it is (a rollback builds nothing).
 fn plan_workspace(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
     let scratch = scratch::ScratchCatalog::copy(bucket)?;
-    build_in_with(&scratch.bucket, &BuildOptions { skip_post_build: opts.no_hooks, ..Default::default() }, out)?;
+    if opts.rollback.is_none() {
+        let build = BuildOptions { skip_post_build: opts.no_hooks, ..Default::default() };
+        build_in_with(&scratch.bucket, &build, out)?;
+    }
     let executor = crate::transport::ssh_executor(&scratch.bucket);
     let result = deploy_with(&scratch.bucket, opts, out, &executor);
     executor.close();
     result
 }
 
+/// A deploy (a rollback when `opts.rollback` says so), recorded in the history.
 fn build_and_deploy(bucket: &Bucket, opts: &DeployOptions, out: &dyn Reporter) -> Result<DeployReport> {
-    if opts.build {
+    if opts.build && opts.rollback.is_none() {
         build_in_with(bucket, &BuildOptions::default(), out)?;
     }
-    let run = RunRecorder::begin(bucket, RunKind::Deploy, None)?;
+    let run = match &opts.rollback {
+        Some(r) => {
+            // A rollback that cannot be done is refused before it is a run.
+            let conn = bucket.connect()?;
+            rollback::requested_releases(&conn, &Snapshot::load(&conn)?, r)?;
+            RunRecorder::begin(bucket, RunKind::Rollback, Some(&r.job))?
+        }
+        None => RunRecorder::begin(bucket, RunKind::Deploy, None)?,
+    };
     let executor = crate::transport::ssh_executor(bucket);
     let result = deploy_with(bucket, opts, out, &executor);
     executor.close();
@@ -239,10 +328,10 @@ pub fn deploy_with(
     let kv = shared_kv(KvStore::load(&conn)?);
     let key = SecretKey::load(&bucket.paths).ok();
     let new_seq = snap.update_seq + 1;
-    let log = if opts.dry_run {
-        RunLog::disabled()
-    } else {
-        RunLog::open(&bucket.paths, bucket.conf.log_format, "deploy", new_seq)?
+    let log = match (opts.dry_run, &opts.rollback) {
+        (true, _) => RunLog::disabled(),
+        (false, None) => RunLog::open(&bucket.paths, bucket.conf.log_format, "deploy", new_seq)?,
+        (false, Some(_)) => RunLog::open(&bucket.paths, bucket.conf.log_format, "rollback", new_seq)?,
     };
     let commands = JobCommands::start(bucket, &conn, kv.clone(), out, &log)?;
     let writer = Mutex::new(bucket.connect()?);
@@ -258,12 +347,21 @@ pub fn deploy_with(
     let timeout_for = |job: &str| -> Option<u64> { timeouts.get(job).copied() };
     let interrupted = || opts.interrupt.requested();
     let mut report = DeployReport { update_seq: snap.update_seq, ..Default::default() };
+    report.plan.rollback = opts.rollback.as_ref().map(|r| r.job.clone());
+    let jobs_filter = match &opts.rollback {
+        Some(r) => vec![r.job.clone()],
+        None => opts.jobs.clone(),
+    };
 
-    // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says).
-    report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
+    // Reconcile disabled and removed allocations first (all jobs, whatever --jobs says; a
+    // rollback touches its job only).
+    let reconciles = opts.rollback.is_none();
+    if reconciles {
+        report.plan.reconcile = reconcile::reconcile_plan(&conn, &snap)?;
+    }
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let reach = reach::Reachability::new(Duration::from_secs(bucket.conf.connect_timeout_seconds.max(1)));
-    if !opts.dry_run {
+    if !opts.dry_run && reconciles {
         let outcome = reconcile::reconcile(
             &reconcile::ReconcileInput {
                 conn: &conn,
@@ -290,7 +388,7 @@ pub fn deploy_with(
             }
         }
     }
-    let snap = if opts.dry_run { snap } else { Snapshot::load(&conn)? };
+    let snap = if opts.dry_run || !reconciles { snap } else { Snapshot::load(&conn)? };
     let gates = GateContext { bucket, snap: &snap, executor, extra: &health_commands };
 
     let candidates: Vec<WaveCandidate> = snap
@@ -337,7 +435,27 @@ pub fn deploy_with(
     let mut synced_any = false;
     let mut told_unreachable: std::collections::BTreeSet<String> = Default::default();
     let mut planned_waves: Vec<(i64, Vec<PlannedJob>)> = Vec::new();
-    for (seq, jobs) in wave_jobs(&candidates, &opts.jobs) {
+    let deps = RolloutDeps {
+        remote: &remote,
+        snap: &snap,
+        hooks: &hooks,
+        gates: &gates,
+        timeouts: &timeouts,
+        sync_only: opts.sync_only,
+        records: &records,
+        interrupted: &interrupted,
+    };
+    let auto_rollback = auto_rollback::AutoRollback {
+        conn: &conn,
+        kv: &kv,
+        key: key.as_ref(),
+        staging_root: &staging_root,
+        update_seq: new_seq,
+        syncer: &syncer,
+        records: &records,
+        deps: &deps,
+    };
+    for (seq, jobs) in wave_jobs(&candidates, &jobs_filter) {
         if interrupted() {
             report.not_started.extend(jobs);
             continue;
@@ -429,23 +547,8 @@ pub fn deploy_with(
         }
         // The jobs of one wave do not depend on each other (DESIGN §3.5): roll them out
         // concurrently, each allocation promoted as soon as its batch passed its gate.
-        let roll_out = |p: &PlannedJob| -> (JobProgress, JobEnd) {
-            let job = p.plan.job.as_str();
-            let run = rollout::JobRolloutRun {
-                remote: &remote,
-                snap: &snap,
-                hooks: &hooks,
-                gates: &gates,
-                timeout_secs: timeout_for(job),
-                sync_only: opts.sync_only,
-                shipped: &synced,
-                records: &records,
-                interrupted: &interrupted,
-            };
-            run.roll(&p.plan)
-        };
         let outcomes = bounded_map(&to_roll, CONCURRENT_JOBS, |p| {
-            let (progress, end) = roll_out(p);
+            let (progress, end) = deps.run(&p.plan.job, &synced).roll(&p.plan);
             finish_job(&writer, &kv, out, &p.plan.job, &end).map(|()| (progress, end))
         });
         for (p, outcome) in to_roll.into_iter().zip(outcomes) {
@@ -455,6 +558,11 @@ pub fn deploy_with(
                 JobEnd::Deployed => report.deployed.push(job.clone()),
                 JobEnd::Interrupted => report.interrupted_jobs.push(job.clone()),
                 JobEnd::Failed(e) => {
+                    let wanted = opts.rollback_on_failure || snap.jobs.get(&job).is_some_and(|j| j.rollback_on_failure);
+                    // A failed rollback is not rolled "back" to what it was taking away.
+                    if wanted && opts.rollback.is_none() && !progress.unproven.is_empty() {
+                        report.rolled_back.insert(job.clone(), auto_rollback.roll_back(&p.plan, &progress));
+                    }
                     failed.insert(job.clone(), e);
                 }
             }
@@ -492,9 +600,15 @@ struct PlanCtx<'a> {
 }
 
 /// Plan one job: pre-flight health check (before its `pre_deploy` hooks when it has any, so they
-/// can order by it), the hooks, staging and classification, then its batches.
+/// can order by it), the hooks, staging and classification, then its batches. A rollback first
+/// chooses the kept release of each allocation (an allocation without one fails the job before
+/// any hook runs).
 fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
     ctx.out.job_status(job, "staging");
+    let releases = match &ctx.opts.rollback {
+        Some(request) => Some(rollback::requested_releases(ctx.conn, ctx.snap, request)?),
+        None => None,
+    };
     let mut unhealthy: Option<BTreeMap<String, String>> = None;
     let skip_hooks = ctx.opts.dry_run && ctx.opts.no_hooks;
     let has_hook = ctx.hooks.has(job, Event::PreDeploy);
@@ -526,6 +640,7 @@ fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
         sync_only: ctx.opts.sync_only,
         diff: ctx.opts.dry_run && ctx.opts.diff,
         template_limits: ctx.template_limits,
+        releases: releases.as_ref(),
     };
     let mut planned = plan_job(&plan_input, job, seq)?;
     let stored_order = kv_now.get(&job_ns(job), "rollout_order").filter(|_| !skip_hooks).map(str::to_string);
@@ -554,6 +669,7 @@ fn plan_one(job: &str, seq: i64, ctx: &PlanCtx<'_>) -> Result<PlannedJob> {
             stored_order: stored_order.as_deref(),
             unhealthy: &unhealthy,
             job_control: ctx.hooks.has(job, Event::JobControl),
+            reverse_of: None,
         },
     );
     Ok(planned)
@@ -647,13 +763,49 @@ impl CatalogRecords<'_> {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The release this run keeps of `job`, once it promoted something.
+    fn release_of(&self, job: &str) -> Option<i64> {
+        self.releases.lock().unwrap_or_else(PoisonError::into_inner).get(job).copied()
+    }
+}
+
+/// What every job rollout of this deploy talks to; the files shipped differ per wave.
+struct RolloutDeps<'a> {
+    remote: &'a Remote<'a>,
+    snap: &'a Snapshot,
+    hooks: &'a DeployHooks<'a, 'a>,
+    gates: &'a GateContext<'a>,
+    /// Per-job remote step timeouts.
+    timeouts: &'a BTreeMap<String, u64>,
+    sync_only: bool,
+    records: &'a CatalogRecords<'a>,
+    interrupted: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl RolloutDeps<'_> {
+    /// The rollout of `job` over what `shipped` says reached each worker.
+    fn run<'s>(&'s self, job: &str, shipped: &'s BTreeMap<String, Result<()>>) -> rollout::JobRolloutRun<'s> {
+        rollout::JobRolloutRun {
+            remote: self.remote,
+            snap: self.snap,
+            hooks: self.hooks,
+            gates: self.gates,
+            timeout_secs: self.timeouts.get(job).copied(),
+            sync_only: self.sync_only,
+            shipped,
+            records: self.records,
+            interrupted: self.interrupted,
+        }
+    }
 }
 
 impl rollout::RolloutRecords for CatalogRecords<'_> {
-    /// Their staged state becomes their promoted state at the build's version (its files kept as
-    /// this run's release of the job), running ones lose any "stopped" marker, KV `version` is
-    /// set — with the KV checkpoint, in one transaction.
-    fn promote(&self, job: &str, ips: &[String]) -> Result<()> {
+    /// Their staged state becomes their promoted state at the plan's version (the build's, or a
+    /// kept release's; its files kept as this run's release of the job), running ones lose any
+    /// "stopped" marker, KV `version` is set — with the KV checkpoint, in one transaction.
+    fn promote(&self, plan: &JobPlan, ips: &[String]) -> Result<()> {
+        let job = plan.job.as_str();
         let conn = self.conn();
         let mut kv = lock_kv(self.kv);
         let tx =
@@ -668,7 +820,12 @@ impl rollout::RolloutRecords for CatalogRecords<'_> {
             None => None,
         };
         for a in self.snap.non_removed(job).into_iter().filter(|a| ips.contains(&a.worker_ip)) {
-            catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, &a.new_version)?;
+            let version = plan
+                .allocations
+                .iter()
+                .find(|p| p.alloc_id == a.alloc_id)
+                .map_or(a.new_version.as_str(), |p| p.new_version.as_str());
+            catalog::promote_hash(&tx, &hash_namespace(job), &a.alloc_id, version)?;
             if let (Some(key), Some(release)) = (self.key, release) {
                 let files = stage::release_files(self.staging_root, &a.worker_ip, job)?;
                 let kept = catalog::ReleaseOf {
@@ -676,7 +833,7 @@ impl rollout::RolloutRecords for CatalogRecords<'_> {
                     release,
                     alloc_id: a.alloc_id.clone(),
                     worker_ip: a.worker_ip.clone(),
-                    version: a.new_version.clone(),
+                    version: version.to_string(),
                     created: now_unix(),
                 };
                 catalog::keep_release(&tx, key, &kept, &files)?;
@@ -685,7 +842,7 @@ impl rollout::RolloutRecords for CatalogRecords<'_> {
                 catalog::set_stopped(&tx, job, &a.alloc_id, false)?;
             }
             let ns = allocation_ns(job, &a.worker_ip);
-            kv.put(&ns, "version", &a.new_version);
+            kv.put(&ns, "version", version);
             for legacy in ["current_version", "new_version"] {
                 if kv.get(&ns, legacy).is_some() {
                     let _ = kv.delete(&ns, legacy);

@@ -28,6 +28,9 @@ pub struct AllocationPlan {
     /// With `--diff`: each of those files' diff against the last promoted release.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<FileDiff>,
+    /// A rollback: the kept release this allocation's files come from (`new_version` is its).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,6 +66,9 @@ pub struct DeployPlan {
     pub waves: Vec<WavePlan>,
     /// Stops of disabled/removed allocations that happen before the waves.
     pub reconcile: Vec<(String, AllocationPlan)>,
+    /// The job a rollback takes back to kept releases (nothing else is planned then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
 }
 
 impl DeployPlan {
@@ -70,18 +76,16 @@ impl DeployPlan {
         !self.reconcile.is_empty() || self.waves.iter().flat_map(|w| &w.jobs).any(JobPlan::deploys)
     }
 
-    /// The dry-run text of spec §5.9.
+    /// The dry-run text of spec §5.9 (`rollback dry-run: …` for a rollback).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        let command = if self.rollback.is_some() { "rollback" } else { "deploy" };
         if self.waves.is_empty() && self.reconcile.is_empty() {
-            out.push_str("deploy dry-run: no jobs matched\n");
+            out.push_str(&format!("{command} dry-run: no jobs matched\n"));
             return out;
         }
-        out.push_str(if self.required() {
-            "deploy dry-run: deployment required\n"
-        } else {
-            "deploy dry-run: no deployment required\n"
-        });
+        let required = if self.required() { "deployment required" } else { "no deployment required" };
+        out.push_str(&format!("{command} dry-run: {required}\n"));
         if !self.reconcile.is_empty() {
             out.push_str("\nreconcile (disabled and removed allocations):\n");
             for (job, a) in &self.reconcile {
@@ -189,5 +193,6 @@ fn allocation_line(a: &AllocationPlan) -> String {
     } else {
         String::new()
     };
-    format!("    {:<15} {:<7} {version}{detail}\n", a.worker_ip, a.action)
+    let release = a.release.map(|r| format!("from release {r} ")).unwrap_or_default();
+    format!("    {:<15} {:<7} {version}{release}{detail}\n", a.worker_ip, a.action)
 }

@@ -38,7 +38,7 @@ pub fn reconcile_plan(conn: &Connection, snap: &Snapshot) -> Result<Vec<(String,
             other => other,
         };
         if planned == PlannedAction::Stop {
-            out.push((a.job.clone(), allocation_plan(a, &input, planned, &current_version)));
+            out.push((a.job.clone(), allocation_plan(a, &input, planned, &current_version, &a.new_version)));
         }
     }
     Ok(out)

@@ -39,13 +39,16 @@ struct RolloutEnd {
     pub promoted: Vec<String>,
     /// Allocations of batches that did not run (interrupt) or did not pass (failure).
     pub remaining: Vec<String>,
+    /// Allocations of batches that ran but did not pass (their files were swapped in).
+    pub unproven: Vec<String>,
     pub ending: Ending,
 }
 
 /// What a rollout writes to the catalog as it goes.
 pub trait RolloutRecords: Sync {
-    /// Promote these allocations of `job` (hash rows, KV `version`).
-    fn promote(&self, job: &str, ips: &[String]) -> Result<()>;
+    /// Promote these allocations of the plan's job at the version the plan rolls out (hash rows,
+    /// KV `version`, the kept release).
+    fn promote(&self, plan: &JobPlan, ips: &[String]) -> Result<()>;
     /// These allocations run swapped-in files that never passed a gate (a re-run rolls them).
     fn mark_unproven(&self, job: &str, ips: &[String]) -> Result<()>;
     /// Whether `job`'s `post_deploy` still has to succeed.
@@ -77,10 +80,23 @@ pub enum JobEnd {
 }
 
 impl JobRolloutRun<'_> {
-    /// Roll the job out: refuse when its files did not reach a worker of an active allocation
-    /// (nothing changed there) or when `--sync-only` would have to start new allocations; then its
-    /// plan; then `post_deploy` once the job is complete.
+    /// Roll the job out (see [`JobRolloutRun::roll_batches`]), then `post_deploy` once the job is
+    /// complete.
     pub fn roll(&self, plan: &JobPlan) -> (JobProgress, JobEnd) {
+        let (progress, ending) = self.roll_batches(plan);
+        let outcome = match ending {
+            Ok(Ending::Completed) => post_deploy(self.hooks, self.records, self.snap, &plan.job),
+            Ok(Ending::Interrupted { .. }) => JobEnd::Interrupted,
+            Ok(Ending::Failed { error, .. }) => JobEnd::Failed(error.to_string()),
+            Err(e) => JobEnd::Failed(e),
+        };
+        (progress, outcome)
+    }
+
+    /// Refuse when the job's files did not reach a worker of an active allocation (nothing changed
+    /// there) or when `--sync-only` would have to start new allocations; else run its plan. An
+    /// error: the rollout failed before its first batch.
+    pub fn roll_batches(&self, plan: &JobPlan) -> (JobProgress, std::result::Result<Ending, String>) {
         let job = plan.job.as_str();
         let mut progress = JobProgress::default();
         let ship_errors: Vec<String> = self
@@ -90,7 +106,7 @@ impl JobRolloutRun<'_> {
             .filter_map(|a| self.shipped.get(&a.worker_ip).and_then(|r| r.as_ref().err()).map(|e| e.to_string()))
             .collect();
         if !ship_errors.is_empty() {
-            return (progress, JobEnd::Failed(format!("nothing changed on its workers: {}", ship_errors.join("; "))));
+            return (progress, Err(format!("nothing changed on its workers: {}", ship_errors.join("; "))));
         }
         let new: Vec<&str> = plan
             .allocations
@@ -100,20 +116,17 @@ impl JobRolloutRun<'_> {
             .collect();
         if self.sync_only && !new.is_empty() {
             let msg = format!("sync-only deploy cannot start new allocations on job \"{job}\": {}", new.join(","));
-            return (progress, JobEnd::Failed(msg));
+            return (progress, Err(msg));
         }
-        let end = match self.run(plan) {
-            Ok(end) => end,
-            Err(e) => return (progress, JobEnd::Failed(e.to_string())),
-        };
-        progress.promoted = end.promoted;
-        progress.remaining = end.remaining;
-        let outcome = match end.ending {
-            Ending::Completed => post_deploy(self.hooks, self.records, self.snap, job),
-            Ending::Interrupted { .. } => JobEnd::Interrupted,
-            Ending::Failed { error, .. } => JobEnd::Failed(error.to_string()),
-        };
-        (progress, outcome)
+        match self.run(plan) {
+            Ok(end) => {
+                progress.promoted = end.promoted;
+                progress.remaining = end.remaining;
+                progress.unproven = end.unproven;
+                (progress, Ok(end.ending))
+            }
+            Err(e) => (progress, Err(e.to_string())),
+        }
     }
 
     fn run(&self, plan: &JobPlan) -> Result<RolloutEnd> {
@@ -128,9 +141,10 @@ impl JobRolloutRun<'_> {
         let mut promoted = self.swap_at_once(plan)?;
         let steps = JobSteps { run: self, plan };
         let Execution { passed, ending } = execute(&rollout.batches, &steps, self.interrupted);
+        let mut unproven = Vec::new();
         if let Ending::Failed { at, .. } = &ending {
             // The batches that ran (files swapped in) without passing a gate.
-            let unproven: Vec<String> = (0..=*at)
+            unproven = (0..=*at)
                 .filter(|i| !passed.contains(i))
                 .flat_map(|i| rollout.batches[i].allocations.iter().cloned())
                 .collect();
@@ -144,7 +158,7 @@ impl JobRolloutRun<'_> {
             .filter(|(i, _)| !passed.contains(i))
             .flat_map(|(_, b)| b.allocations.iter().cloned())
             .collect();
-        Ok(RolloutEnd { promoted, remaining, ending })
+        Ok(RolloutEnd { promoted, remaining, unproven, ending })
     }
 
     /// Swap the files of allocations that run no lifecycle step, then promote them.
@@ -179,7 +193,7 @@ impl JobRolloutRun<'_> {
         if !errors.is_empty() {
             return Err(Error::new(ErrorKind::RunCommand, errors.join("; ")));
         }
-        self.records.promote(job, &ips)?;
+        self.records.promote(plan, &ips)?;
         Ok(ips)
     }
 }
@@ -292,7 +306,7 @@ impl BatchSteps for JobSteps<'_> {
 
     fn passed(&self, batches: &[&Batch]) -> Result<()> {
         let ips: Vec<String> = batches.iter().flat_map(|b| b.allocations.iter().cloned()).collect();
-        self.run.records.promote(self.job(), &ips)?;
+        self.run.records.promote(self.plan, &ips)?;
         self.run.remote.out.message(&format!("deploy: job \"{}\" promoted on {}", self.job(), ips.join(", ")));
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! job's files from the catalog, rendered templates (each with its template's mode), certificates
 //! — then its per-file manifest and plan hash, plus the assembled rules and consoles of the
 //! Prometheus server job. What is staged is exactly what rsync ships (minus `.tpl`, `_modules`,
-//! `_prometheus`), modes included.
+//! `_prometheus`), modes included. A rollback stages an allocation from a kept release instead:
+//! the files exactly as that release kept them (bytes, modes, links), nothing rendered; the
+//! manifest and hash are computed the same way.
 
 use super::staged_tree::{prepare_worker_dir, shipped_job_dir, staged_dir, write_staged};
 use super::template_data::KvTemplateData;
@@ -11,7 +13,7 @@ use crate::prometheus::ServerAssets;
 use crate::template::{render_within, Limits, TemplateContext};
 use maand_core::rollout::{file_md5, link_md5, plan_hash, rendered_file_entry, FileManifest, DEFAULT_RENDERED_MODE};
 use maand_core::{Error, ErrorKind, Result};
-use maand_store::catalog::{AllocationRow, JobFile, ReleaseFile, WorkerRow};
+use maand_store::catalog::{self, AllocationRelease, AllocationRow, JobFile, ReleaseFile, WorkerRow};
 use maand_store::kv::KvStore;
 use maand_store::secrets::SecretKey;
 use std::collections::BTreeMap;
@@ -53,27 +55,78 @@ pub fn masked_job_dir(staging_root: &Path, ip: &str, job: &str) -> PathBuf {
 pub fn stage_allocation(input: &StageInput<'_>) -> Result<Staged> {
     let ip = &input.alloc.worker_ip;
     prepare_worker_dir(input.staging_root, ip)?;
-    let dir = shipped_job_dir(input.staging_root, ip, input.job);
-    for old in [&dir, &masked_job_dir(input.staging_root, ip, input.job)] {
-        if old.exists() {
-            fs::remove_dir_all(old).map_err(|e| io(old, e))?;
-        }
-    }
-    staged_dir(&dir)?;
+    let dir = fresh_staging_dir(input.staging_root, ip, input.job)?;
     write_job_files(&dir, input.files)?;
     let rendered = render_templates(&dir, input)?;
     if let Some(assets) = input.prometheus {
         assets.write_into(&dir, ip)?;
     }
     write_certs(&dir, input)?;
-    let mut files = file_manifest(&dir)?;
-    for (rel, mode) in rendered {
-        if let Some(md5) = files.get_mut(&rel) {
-            *md5 = rendered_file_entry(md5, mode);
+    Staged::of(&dir, &rendered)
+}
+
+/// Stage the allocation on `ip` from a kept release: every file with the bytes and mode it was
+/// promoted with (links as links), and the masked renderings beside (for diffs and the release
+/// this keeps).
+pub fn stage_release(
+    staging_root: &Path,
+    ip: &str,
+    conn: &rusqlite::Connection,
+    key: &SecretKey,
+    release: &AllocationRelease,
+) -> Result<Staged> {
+    let job = &release.of.job;
+    prepare_worker_dir(staging_root, ip)?;
+    let dir = fresh_staging_dir(staging_root, ip, job)?;
+    let masked_dir = masked_job_dir(staging_root, ip, job);
+    let mut rendered = Vec::new();
+    for (rel, kept) in &release.files {
+        let target = dir.join(rel);
+        let content = catalog::release_content(conn, key, &kept.blob)?;
+        if kept.mode == SYMLINK_MODE {
+            if let Some(parent) = target.parent() {
+                staged_dir(parent)?;
+            }
+            let link = String::from_utf8_lossy(&content).into_owned();
+            std::os::unix::fs::symlink(link, &target).map_err(|e| io(&target, e))?;
+            continue;
+        }
+        write_staged(&target, &content, kept.mode)?;
+        if release.files.contains_key(&format!("{rel}.tpl")) {
+            rendered.push((rel.clone(), kept.mode));
+        }
+        if let Some(masked) = &kept.masked {
+            write_staged(&masked_dir.join(rel), &catalog::release_content(conn, key, masked)?, 0o600)?;
         }
     }
-    let hash = plan_hash(&files);
-    Ok(Staged { files, hash })
+    Staged::of(&dir, &rendered)
+}
+
+/// The allocation's side directory in the staging tree, emptied (and its masked renderings gone).
+fn fresh_staging_dir(staging_root: &Path, ip: &str, job: &str) -> Result<PathBuf> {
+    let dir = shipped_job_dir(staging_root, ip, job);
+    for old in [&dir, &masked_job_dir(staging_root, ip, job)] {
+        if old.exists() {
+            fs::remove_dir_all(old).map_err(|e| io(old, e))?;
+        }
+    }
+    staged_dir(&dir)?;
+    Ok(dir)
+}
+
+impl Staged {
+    /// The per-file manifest and plan hash of a staged directory; `rendered` files (path, mode)
+    /// carry their mode in the manifest (`rendered_file_entry`).
+    fn of(dir: &Path, rendered: &[(String, u32)]) -> Result<Staged> {
+        let mut files = file_manifest(dir)?;
+        for (rel, mode) in rendered {
+            if let Some(md5) = files.get_mut(rel) {
+                *md5 = rendered_file_entry(md5, *mode);
+            }
+        }
+        let hash = plan_hash(&files);
+        Ok(Staged { files, hash })
+    }
 }
 
 /// Job files (directories first), except the CLI-side `_prometheus/` tree, into `dir` (a
@@ -262,4 +315,67 @@ fn walk_files(base: &Path, dir: &Path, out: &mut FileManifest) -> Result<()> {
 
 pub fn io(path: &Path, e: std::io::Error) -> Error {
     Error::new(ErrorKind::Unexpected, format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maand_store::catalog::{allocation_release, keep_release, ReleaseOf};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn put(path: &Path, content: &str, mode: u32) {
+        write_staged(path, content.as_bytes(), mode).unwrap();
+    }
+
+    fn modes(dir: &Path) -> Vec<(String, u32)> {
+        file_manifest(dir)
+            .unwrap()
+            .into_keys()
+            .map(|rel| {
+                let mode = fs::metadata(dir.join(&rel)).unwrap().permissions().mode() & 0o7777;
+                (rel, mode)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_kept_release_stages_again_byte_for_byte_with_its_modes_and_hash() {
+        let root = tempfile::tempdir().unwrap();
+        let (ip, job) = ("10.0.0.1", "db");
+        let dir = shipped_job_dir(root.path(), ip, job);
+        put(&dir.join("Makefile"), "start:\n", 0o755);
+        put(&dir.join("app.conf"), "password=hunter2\n", 0o644);
+        put(&dir.join("app.conf.tpl"), "password={{ getSecret \"pw\" }}\n", 0o755);
+        put(&dir.join("certs/tls.key"), "KEY", 0o600);
+        put(&masked_job_dir(root.path(), ip, job).join("app.conf"), "password=********\n", 0o644);
+        let staged = Staged::of(&dir, &[("app.conf".to_string(), 0o644)]).unwrap();
+        let before = modes(&dir);
+
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        maand_store::db::migrate(&conn).unwrap();
+        let key = SecretKey::from_bytes([3; 32]);
+        let of = ReleaseOf {
+            job: job.into(),
+            release: 1,
+            alloc_id: "a1".into(),
+            worker_ip: ip.into(),
+            version: "1.0.0".into(),
+            created: 0,
+        };
+        keep_release(&conn, &key, &of, &release_files(root.path(), ip, job).unwrap()).unwrap();
+
+        // Something else is staged there since (a later render), with a file the release lacks.
+        fs::remove_dir_all(root.path().join("workers")).unwrap();
+        fs::remove_dir_all(root.path().join("masked")).unwrap();
+        put(&dir.join("app.conf"), "password=other\n", 0o600);
+        put(&dir.join("extra"), "x", 0o644);
+
+        let kept = allocation_release(&conn, job, "a1", None).unwrap().unwrap();
+        let again = stage_release(root.path(), ip, &conn, &key, &kept).unwrap();
+        assert_eq!((again.hash, again.files), (staged.hash, staged.files));
+        assert_eq!(modes(&dir), before);
+        assert_eq!(fs::read_to_string(dir.join("app.conf")).unwrap(), "password=hunter2\n");
+        let masked = masked_job_dir(root.path(), ip, job).join("app.conf");
+        assert_eq!(fs::read_to_string(masked).unwrap(), "password=********\n");
+    }
 }

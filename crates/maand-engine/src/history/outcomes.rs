@@ -180,6 +180,9 @@ mod tests {
             current_version: promoted.unwrap_or("0.0.0").into(),
             new_version: to.into(),
             matched: Vec::new(),
+            files: Default::default(),
+            diff: Vec::new(),
+            release: None,
         }
     }
 
@@ -192,6 +195,7 @@ mod tests {
             allocations,
             unhealthy: Vec::new(),
             rollout: Default::default(),
+            pre_deploy: None,
         }
     }
 
@@ -218,13 +222,14 @@ mod tests {
             plan: DeployPlan {
                 waves: vec![WavePlan { deployment_seq: 0, jobs: vec![db, idle, web] }],
                 reconcile: vec![],
+                rollback: None,
             },
             ..Default::default()
         };
         report.failed.insert("db".into(), "health check failed: job db: 10.0.0.1 down".into());
         report.progress.insert(
             "web".into(),
-            JobProgress { promoted: vec!["10.0.0.1".into(), "10.0.0.3".into()], remaining: vec![] },
+            JobProgress { promoted: vec!["10.0.0.1".into(), "10.0.0.3".into()], ..Default::default() },
         );
         let outcome = deploy_outcome(&Ok(report)).unwrap();
         assert_eq!(outcome.result, RunResult::Failed);
@@ -246,7 +251,11 @@ mod tests {
         let idle = job_plan("idle", "skip", vec![alloc("10.0.0.1", PlannedAction::Skip, Some("1"), "1")]);
         let report = DeployReport {
             skipped: vec!["idle".into()],
-            plan: DeployPlan { waves: vec![WavePlan { deployment_seq: 0, jobs: vec![idle] }], reconcile: vec![] },
+            plan: DeployPlan {
+                waves: vec![WavePlan { deployment_seq: 0, jobs: vec![idle] }],
+                reconcile: vec![],
+                rollback: None,
+            },
             ..Default::default()
         };
         assert_eq!(deploy_outcome(&Ok(report)), None);
@@ -258,7 +267,7 @@ mod tests {
     fn stops_count_unless_their_worker_was_unreachable() {
         let stop = |ip: &str| ("web".to_string(), alloc(ip, PlannedAction::Stop, Some("1"), "1"));
         let report = DeployReport {
-            plan: DeployPlan { waves: vec![], reconcile: vec![stop("10.0.0.1"), stop("10.0.0.2")] },
+            plan: DeployPlan { waves: vec![], reconcile: vec![stop("10.0.0.1"), stop("10.0.0.2")], rollback: None },
             pending_stops: vec![("web".into(), "10.0.0.2".into())],
             ..Default::default()
         };
@@ -268,7 +277,7 @@ mod tests {
         assert_eq!(outcome.jobs[0].version_from.as_deref(), Some("1"));
         assert_eq!(outcome.jobs[0].version_to, None, "a stop rolls out no version");
         let only_pending = DeployReport {
-            plan: DeployPlan { waves: vec![], reconcile: vec![stop("10.0.0.2")] },
+            plan: DeployPlan { waves: vec![], reconcile: vec![stop("10.0.0.2")], rollback: None },
             pending_stops: vec![("web".into(), "10.0.0.2".into())],
             ..Default::default()
         };

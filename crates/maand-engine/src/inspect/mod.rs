@@ -1,16 +1,19 @@
-//! Read-only inspection behind `maand info` and `maand cat …`: each function returns a [`Table`]
-//! the CLI prints as a box table or as JSON (an array of objects keyed by the column keys).
+//! Read-only inspection behind `maand info`, `maand cat …` and `maand rollback --list`: each
+//! function returns a [`Table`] the CLI prints as a box table or as JSON (an array of objects
+//! keyed by the column keys).
 
 mod catalog_views;
 mod certs;
 mod info;
 mod kv;
+mod releases;
 mod table;
 
 pub use catalog_views::{allocations, deployments, job_commands, job_ports, jobs, rollout_state, workers};
 pub use certs::{cert_inventory, certs, CertEntry};
 pub use info::{info, Info};
 pub use kv::{kv_get, kv_list, KvGet, KvListOptions};
+pub use releases::releases;
 pub use table::{Column, Table};
 
 use maand_core::{Error, Result};

@@ -131,6 +131,7 @@ mod tests {
             restart_globs: "[]".into(),
             health_check: None,
             remote_timeout_seconds: None,
+            rollback_on_failure: false,
         }
     }
 

@@ -40,6 +40,7 @@ pub(crate) fn pending_actions(
         force: false,
         sync_only: false,
         diff: false,
+        releases: None,
         template_limits: crate::template::Limits::with_time_limit_seconds(bucket.conf.template_timeout_seconds),
     };
     let mut out = PendingActions::new();

@@ -24,6 +24,8 @@ pub struct JobRow {
     pub health_check: Option<String>,
     /// Our extension (table `maand_job_options`): per-job remote step timeout.
     pub remote_timeout_seconds: Option<i64>,
+    /// Our extension (table `maand_job_options`): a failed batch rolls the run back.
+    pub rollback_on_failure: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +101,7 @@ const JOB_COLUMNS: &str =
     "j.job_id, j.name, ifnull(j.version,''), ifnull(j.min_memory_mb,'0'), ifnull(j.max_memory_mb,'0'),
     ifnull(j.current_memory_mb,'0'), j.current_memory_source, ifnull(j.min_cpu_mhz,'0'), ifnull(j.max_cpu_mhz,'0'),
     ifnull(j.current_cpu_mhz,'0'), j.current_cpu_source, j.max_concurrent_upgrades, j.max_concurrent_starts,
-    j.restart_policy, j.restart_globs, j.health_check, o.remote_timeout_seconds";
+    j.restart_policy, j.restart_globs, j.health_check, o.remote_timeout_seconds, ifnull(o.rollback_on_failure, 0)";
 
 fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -120,6 +122,7 @@ fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         restart_globs: r.get(14)?,
         health_check: r.get(15)?,
         remote_timeout_seconds: r.get(16)?,
+        rollback_on_failure: r.get(17)?,
     })
 }
 
@@ -247,10 +250,10 @@ pub fn write_job(conn: &Connection, job: &JobWrite<'_>) -> Result<()> {
         ],
     )
     .map_err(db_err("write job"))?;
-    if let Some(t) = row.remote_timeout_seconds {
+    if row.remote_timeout_seconds.is_some() || row.rollback_on_failure {
         conn.execute(
-            "INSERT INTO maand_job_options(name, remote_timeout_seconds) VALUES (?1, ?2)",
-            params![row.name, t],
+            "INSERT INTO maand_job_options(name, remote_timeout_seconds, rollback_on_failure) VALUES (?1, ?2, ?3)",
+            params![row.name, row.remote_timeout_seconds, row.rollback_on_failure],
         )
         .map_err(db_err("write job options"))?;
     }

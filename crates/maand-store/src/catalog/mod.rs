@@ -23,8 +23,8 @@ pub use jobs::{
     write_job, CertRow, CommandRow, JobFile, JobRow, JobWrite, PortRow,
 };
 pub use releases::{
-    allocation_release, job_releases, keep_release, next_release, prune_releases, release_content, AllocationRelease,
-    KeptFile, Pruned, ReleaseFile, ReleaseOf, ReleaseSummary,
+    allocation_release, allocation_release_numbers, job_releases, keep_release, next_release, prune_releases,
+    release_content, AllocationRelease, KeptFile, Pruned, ReleaseFile, ReleaseOf, ReleaseSummary,
 };
 pub use workers::{load_workers, worker_ports, write_workers, WorkerRow};
 

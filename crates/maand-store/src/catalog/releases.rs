@@ -140,6 +140,15 @@ pub fn allocation_release(
     .transpose()
 }
 
+/// The numbers of the releases an allocation is in, ascending.
+pub fn allocation_release_numbers(conn: &Connection, job: &str, alloc_id: &str) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare("SELECT release FROM maand_release WHERE job = ?1 AND alloc_id = ?2 ORDER BY release")
+        .map_err(db_err("read releases"))?;
+    let rows = stmt.query_map([job, alloc_id], |r| r.get(0)).map_err(db_err("read releases"))?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_err("read releases"))
+}
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AllocationRelease>> {
     let files: String = r.get(5)?;
     let parsed =
@@ -158,7 +167,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<AllocationRelease>> {
 /// The releases of a job, newest first.
 pub fn job_releases(conn: &Connection, job: &str) -> Result<Vec<ReleaseSummary>> {
     let mut stmt = conn
-        .prepare("SELECT release, MAX(created), worker_ip, version FROM maand_release WHERE job = ?1 GROUP BY release, alloc_id ORDER BY release DESC")
+        .prepare("SELECT release, MAX(created), worker_ip, version FROM maand_release WHERE job = ?1 GROUP BY release, alloc_id ORDER BY release DESC, worker_ip")
         .map_err(db_err("read releases"))?;
     let rows = stmt
         .query_map([job], |r| {
@@ -289,6 +298,8 @@ mod tests {
         assert_eq!(allocation_release(&conn, "web", "1", None).unwrap().unwrap().of.version, "3.0");
         assert_eq!(allocation_release(&conn, "web", "1", Some(2)).unwrap().unwrap().of.version, "1.0");
         assert!(allocation_release(&conn, "web", "2", Some(1)).unwrap().is_none());
+        assert_eq!(allocation_release_numbers(&conn, "web", "1").unwrap(), vec![1, 3]);
+        assert!(allocation_release_numbers(&conn, "web", "9").unwrap().is_empty());
         let list = job_releases(&conn, "web").unwrap();
         assert_eq!(list.iter().map(|r| r.release).collect::<Vec<_>>(), vec![3, 2, 1]);
         assert_eq!(list[0].versions, vec!["3.0"]);

@@ -437,3 +437,24 @@ fn views_present_catalog_rows() {
     assert_eq!(deployments[1], ("a2".into(), None, None, None));
     assert_eq!(deployments.len(), 3);
 }
+
+#[test]
+fn extensions_gain_the_columns_an_older_maand_did_not_have() {
+    let (_b, conn) = migrated();
+    conn.execute_batch(
+        "DROP TABLE maand_job_options;
+         CREATE TABLE maand_job_options(name TEXT, remote_timeout_seconds INT, PRIMARY KEY(name));
+         INSERT INTO maand_job_options(name, remote_timeout_seconds) VALUES ('api', 60);",
+    )
+    .unwrap();
+    ensure_extensions(&conn).unwrap();
+    let (timeout, rollback): (i64, i64) = conn
+        .query_row("SELECT remote_timeout_seconds, rollback_on_failure FROM maand_job_options", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((timeout, rollback), (60, 0), "kept, and the new option off");
+    let before = schema_dump(&conn);
+    ensure_extensions(&conn).unwrap();
+    assert_eq!(schema_dump(&conn), before, "idempotent");
+}
