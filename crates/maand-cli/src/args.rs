@@ -10,6 +10,10 @@ use clap::{Parser, Subcommand};
     propagate_version = true
 )]
 pub struct Cli {
+    /// The bucket to work on (default: the nearest directory at or above the current one that
+    /// holds a bucket, else the current directory).
+    #[arg(short = 'C', long = "bucket", global = true, env = "MAAND_BUCKET", value_name = "DIR")]
+    pub bucket: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -2,6 +2,7 @@
 //! maand-engine; this file maps each command to an engine call and prints the result.
 
 mod args;
+mod bucket_dir;
 mod output;
 mod progress;
 
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
             return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
     };
-    let root = Path::new(".");
+    let root = &bucket_dir::bucket_dir(cli.bucket.as_deref());
     let failure_prefix = match cli.command {
         Command::Build { .. } => "maand build failed: ",
         _ => "",

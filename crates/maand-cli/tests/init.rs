@@ -148,3 +148,24 @@ fn job_create_scaffolds_a_buildable_job() {
     assert_eq!(m["selectors"], serde_json::json!([]));
     b.build().ok();
 }
+
+#[test]
+fn commands_find_their_bucket_from_a_subdirectory_or_by_flag() {
+    let b = TestBucket::new();
+    b.job("web", serde_json::json!({"version": "1.0.0"}));
+    b.build().ok();
+    let inside = b.path("workspace/jobs/web");
+    let out = maand_in(&inside, &["cat", "jobs", "--json"]).ok();
+    assert!(out.stdout.contains("\"web\""), "from a subdirectory: {}", out.stdout);
+    // `init` inside a bucket upgrades that bucket instead of nesting a new one.
+    maand_in(&inside, &["init"]).ok();
+    assert!(!inside.join("data").exists(), "init nested a bucket");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let root = b.root().to_str().unwrap();
+    let out = maand_in(elsewhere.path(), &["-C", root, "cat", "jobs", "--json"]).ok();
+    assert!(out.stdout.contains("\"web\""), "-C: {}", out.stdout);
+    let out = maand_in(elsewhere.path(), &["cat", "jobs", "--bucket", root]).ok();
+    assert!(out.stdout.contains("web"), "--bucket after the command: {}", out.stdout);
+    maand_in(elsewhere.path(), &["cat", "jobs"]).fails_with("maand is not initialized");
+}
