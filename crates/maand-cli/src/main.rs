@@ -30,6 +30,9 @@ fn main() -> ExitCode {
         }
     };
     let root = &bucket_dir::bucket_dir(cli.bucket.as_deref());
+    if matches!(cli.command, Command::Cat { .. } | Command::Info { .. } | Command::History { .. }) {
+        maand_remote::quiet_pipe::end_quietly_when_the_reader_leaves();
+    }
     let failure_prefix = match cli.command {
         Command::Build { .. } => "maand build failed: ",
         _ => "",

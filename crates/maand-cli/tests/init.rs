@@ -169,3 +169,21 @@ fn commands_find_their_bucket_from_a_subdirectory_or_by_flag() {
     assert!(out.stdout.contains("web"), "--bucket after the command: {}", out.stdout);
     maand_in(elsewhere.path(), &["cat", "jobs"]).fails_with("maand is not initialized");
 }
+
+#[test]
+fn a_listing_ends_quietly_when_its_reader_goes_away() {
+    let b = TestBucket::new();
+    b.job("web", serde_json::json!({"version": "1.0.0"}));
+    b.build().ok();
+    // The reader (`true`) is gone before maand writes its first line.
+    let maand = assert_cmd::cargo::cargo_bin("maand");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{}' cat kv | true", maand.display()))
+        .current_dir(b.root())
+        .env("MAAND_TEST", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+}

@@ -6,6 +6,7 @@ pub mod interrupt;
 pub mod parent_death;
 pub mod process;
 mod procfs;
+pub mod quiet_pipe;
 pub mod recording;
 pub mod sandbox;
 pub mod script;
