@@ -321,7 +321,8 @@ fn cat(root: &Path, command: CatCommand, json: bool, printer: &Printer) -> anyho
         CatCommand::Prometheus { command, jobs } => return cat_prometheus(root, command, &jobs, json, printer),
         CatCommand::Kv { command, jobs, active, deleted } => match command {
             None | Some(KvCommand::List) => {
-                inspect::kv_list(&bucket, &KvListOptions { jobs: args::split_list(&jobs), active, deleted })?
+                let opts = KvListOptions { jobs: args::split_list(&jobs), active, deleted, whole_values: json };
+                inspect::kv_list(&bucket, &opts)?
             }
             Some(KvCommand::Get { namespace, key, reveal }) => {
                 let got = inspect::kv_get(&bucket, &namespace, &key, reveal)?;

@@ -187,3 +187,21 @@ fn a_listing_ends_quietly_when_its_reader_goes_away() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
 }
+
+#[test]
+fn cat_kv_json_gives_whole_values_and_the_table_cuts_them() {
+    let b = TestBucket::new();
+    b.job("web", serde_json::json!({"version": "1.0.0"}));
+    b.build().ok();
+    let rows: serde_json::Value = serde_json::from_str(&b.maand(&["cat", "kv", "--json"]).ok().stdout).unwrap();
+    let ca = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["namespace"] == "maand/worker" && r["key"] == "certs/ca.crt")
+        .expect("the CA certificate is in the KV");
+    let value = ca["value"].as_str().unwrap();
+    assert!(value.trim_end().ends_with("-----END CERTIFICATE-----"), "cut: {value}");
+    let table = b.maand(&["cat", "kv"]).ok().stdout;
+    assert!(!table.contains("-----END CERTIFICATE-----"), "the table cuts long values");
+}

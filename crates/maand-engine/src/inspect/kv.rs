@@ -18,6 +18,8 @@ pub struct KvListOptions {
     /// Only live keys (`--active`) or only deleted keys (`--deleted`).
     pub active: bool,
     pub deleted: bool,
+    /// Whole values (JSON for scripts); otherwise long values are cut for the table.
+    pub whole_values: bool,
 }
 
 const MAX_SHOWN: usize = 50;
@@ -27,11 +29,11 @@ fn is_hidden(ns: &str, key: &str, value: &str) -> bool {
     is_encrypted(value) || is_encrypted_at_rest(ns, key) && !value.is_empty()
 }
 
-fn shown_value(ns: &str, key: &str, value: &str) -> String {
+fn shown_value(ns: &str, key: &str, value: &str, whole: bool) -> String {
     if is_hidden(ns, key, value) {
         return "[encrypted]".into();
     }
-    if value.chars().count() > MAX_SHOWN {
+    if !whole && value.chars().count() > MAX_SHOWN {
         let cut: String = value.chars().take(MAX_SHOWN).collect();
         return format!("{cut}...");
     }
@@ -61,7 +63,7 @@ pub fn kv_list(bucket: &Bucket, opts: &KvListOptions) -> Result<Table> {
         t.push(vec![
             json!(ns),
             json!(key),
-            json!(shown_value(ns, key, &entry.value)),
+            json!(shown_value(ns, key, &entry.value, opts.whole_values)),
             json!(entry.version),
             json!(entry.ttl),
             json!(entry.created_date),
@@ -141,15 +143,16 @@ mod tests {
     #[test]
     fn secrets_and_leaf_keys_are_hidden_certificates_are_not() {
         let alloc = "maand/job/api/worker/10.0.0.1";
-        assert_eq!(shown_value(alloc, "certs/tls.key", "enc:v1:AAAA"), "[encrypted]");
+        assert_eq!(shown_value(alloc, "certs/tls.key", "enc:v1:AAAA", false), "[encrypted]");
         assert_eq!(
-            shown_value(alloc, "certs/tls.key", "-----BEGIN RSA PRIVATE KEY-----"),
+            shown_value(alloc, "certs/tls.key", "-----BEGIN RSA PRIVATE KEY-----", true),
             "[encrypted]",
             "a leaf key is hidden even if it were stored in plaintext"
         );
-        assert_eq!(shown_value("secrets/job/api", "password", "plain"), "[encrypted]");
-        assert_eq!(shown_value(alloc, "certs/tls.crt", "CRT"), "CRT");
-        assert_eq!(shown_value("vars/job/api", "x", "enc:v1:AAAA"), "[encrypted]");
-        assert_eq!(shown_value("vars/job/api", "x", &"y".repeat(60)), format!("{}...", "y".repeat(50)));
+        assert_eq!(shown_value("secrets/job/api", "password", "plain", false), "[encrypted]");
+        assert_eq!(shown_value(alloc, "certs/tls.crt", "CRT", false), "CRT");
+        assert_eq!(shown_value("vars/job/api", "x", "enc:v1:AAAA", false), "[encrypted]");
+        assert_eq!(shown_value("vars/job/api", "x", &"y".repeat(60), false), format!("{}...", "y".repeat(50)));
+        assert_eq!(shown_value("vars/job/api", "x", &"y".repeat(60), true), "y".repeat(60), "JSON gets whole values");
     }
 }
