@@ -412,7 +412,7 @@ fn deploy(root: &Path, opts: &DeployOptions, json: bool, exit_code: bool, printe
 
 /// `maand run_command`: a shell command on the selected workers.
 fn run_command(root: &Path, opts: &maand_engine::run_command::RunCommandOptions) -> anyhow::Result<()> {
-    let report = maand_engine::run_command::run_command(root, opts, &StderrReporter)?;
+    let report = maand_engine::run_command::run_command(root, opts, &maand_engine::output::ResultReporter)?;
     match report.failure() {
         Some(failure) => Err(failure.into()),
         None => Ok(()),

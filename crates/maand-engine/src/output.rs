@@ -29,6 +29,24 @@ impl Reporter for StderrReporter {
     }
 }
 
+/// For a command whose remote output is its result (`maand run_command`): what the remote
+/// command printed on its stdout goes to stdout (`worker | line`, so `> out` captures it); its
+/// stderr and maand's own messages go to stderr.
+pub struct ResultReporter;
+
+impl Reporter for ResultReporter {
+    fn line(&self, source: &str, stream: Stream, text: &str) {
+        match stream {
+            Stream::Stdout => println!("{source} | {text}"),
+            Stream::Stderr => StderrReporter.line(source, stream, text),
+        }
+    }
+
+    fn message(&self, text: &str) {
+        StderrReporter.message(text);
+    }
+}
+
 /// Keeps everything in memory (tests).
 #[derive(Default)]
 pub struct CapturingReporter {
