@@ -119,6 +119,7 @@ pub fn gc_with(bucket: &Bucket, opts: &GcOptions, out: &dyn Reporter, executor: 
     // than 0 days, so `--retain-days 0` leaves nothing of it.
     report.kv_rows_purged = purge_stale_versions(&tx, opts.retain_days, now + 1)?;
     let pruned = catalog::prune_releases(&tx, bucket.conf.releases_kept)?;
+    catalog::forget_removed_jobs_state(&tx)?;
     (report.release_rows_pruned, report.release_contents_pruned) = (pruned.rows, pruned.blobs);
     tx.commit().map_err(|e| Error::new(ErrorKind::Database, format!("commit gc: {e}")))?;
     Ok(report)

@@ -24,3 +24,25 @@ pub fn set_post_deploy_pending(conn: &Connection, job: &str, pending: bool) -> R
     .map_err(db_err("write job state"))?;
     Ok(())
 }
+
+/// Forget the state of jobs no longer in the catalog (`maand gc`); how many were forgotten.
+pub fn forget_removed_jobs_state(conn: &Connection) -> Result<usize> {
+    conn.execute("DELETE FROM maand_job_state WHERE job NOT IN (SELECT name FROM job)", [])
+        .map_err(db_err("forget job state"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_of_removed_jobs_is_forgotten() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&conn).unwrap();
+        conn.execute("INSERT INTO job(job_id, name) VALUES ('j', 'web')", []).unwrap();
+        set_post_deploy_pending(&conn, "web", true).unwrap();
+        set_post_deploy_pending(&conn, "gone", true).unwrap();
+        assert_eq!(forget_removed_jobs_state(&conn).unwrap(), 1);
+        assert_eq!(post_deploy_pending(&conn).unwrap(), HashSet::from(["web".to_string()]));
+    }
+}

@@ -17,7 +17,7 @@ pub use allocations::{
 pub use bucket::{bucket_row, insert_bucket, set_update_seq, BucketRow};
 pub use hashes::{delete_hash, get_hash, mark_unproven, promote_hash, put_build_hash, put_plan_hash, HashRow};
 pub use history::{delete_run, finish_run, insert_run, load_runs, NewRun, RunJobRow, RunRow, RUNNING};
-pub use job_state::{post_deploy_pending, set_post_deploy_pending};
+pub use job_state::{forget_removed_jobs_state, post_deploy_pending, set_post_deploy_pending};
 pub use jobs::{
     delete_job, load_job_commands, load_job_files, load_job_names, load_job_ports, load_job_selectors, load_jobs,
     write_job, CertRow, CommandRow, JobFile, JobRow, JobWrite, PortRow,
