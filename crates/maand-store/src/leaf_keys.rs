@@ -163,22 +163,17 @@ mod tests {
         assert!(!contains(&bytes, "NEWPLAINTEXTKEYMATERIAL"), "new plaintext left in the catalog files");
         assert!(!contains(&bytes, "PURGEDKEYMATERIAL"), "purged plaintext left in the catalog's free space");
 
-        let before: Vec<String> = conn
-            .prepare("SELECT value FROM key_value")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
+        let values = || -> Vec<String> {
+            conn.prepare("SELECT value FROM key_value")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let before = values();
         assert_eq!(seal_plaintext_leaf_keys(&conn, &paths).unwrap(), 0, "idempotent");
-        let after: Vec<String> = conn
-            .prepare("SELECT value FROM key_value")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(|r| r.unwrap())
-            .collect();
-        assert_eq!(before, after, "a second open changes nothing");
+        assert_eq!(before, values(), "a second open changes nothing");
     }
 
     #[test]

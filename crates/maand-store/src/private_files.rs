@@ -102,13 +102,9 @@ mod tests {
     }
 
     /// A bucket laid out as the Go maand (or an older maand) left it: everything world-readable.
-    fn open_bucket() -> (tempfile::TempDir, BucketPaths) {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = BucketPaths::new(dir.path());
-        for d in [paths.data_dir(), paths.secrets(), paths.run_logs("r1"), paths.tmp(), paths.jobs_dir()] {
-            fs::create_dir_all(&d).unwrap();
-        }
-        let files = [
+    /// The files of [`open_bucket`] that must end up private.
+    fn private_files(paths: &BucketPaths) -> [std::path::PathBuf; 7] {
+        [
             paths.db(),
             paths.data_dir().join("maand.db-wal"),
             paths.data_dir().join("maand.db-shm"),
@@ -116,9 +112,16 @@ mod tests {
             paths.kv_key(),
             paths.logs().join("10.0.0.1.log"),
             paths.run_logs("r1").join("10.0.0.1.log"),
-            paths.workers_json(),
-        ];
-        for f in &files {
+        ]
+    }
+
+    fn open_bucket() -> (tempfile::TempDir, BucketPaths) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = BucketPaths::new(dir.path());
+        for d in [paths.data_dir(), paths.secrets(), paths.run_logs("r1"), paths.tmp(), paths.jobs_dir()] {
+            fs::create_dir_all(&d).unwrap();
+        }
+        for f in private_files(&paths).iter().chain([&paths.workers_json()]) {
             fs::write(f, "x").unwrap();
             set_mode(f, 0o644).unwrap();
         }
@@ -137,15 +140,7 @@ mod tests {
             assert_eq!(mode(&d), 0o700, "{}", d.display());
         }
         assert_eq!(mode(&paths.tmp()), 0o700);
-        for f in [
-            paths.db(),
-            paths.data_dir().join("maand.db-wal"),
-            paths.data_dir().join("maand.db-shm"),
-            paths.ca_key(),
-            paths.kv_key(),
-            paths.logs().join("10.0.0.1.log"),
-            paths.run_logs("r1").join("10.0.0.1.log"),
-        ] {
+        for f in private_files(&paths) {
             assert_eq!(mode(&f), 0o600, "{}", f.display());
         }
         assert_eq!(mode(&paths.workers_json()), 0o644, "the operator's workspace is not ours to change");

@@ -5,7 +5,7 @@
 use crate::bucket::Bucket;
 use crate::runlog::utc_timestamp;
 use maand_core::Result;
-use maand_store::catalog::{self, RunJobRow, RunRow, RUNNING};
+use maand_store::catalog::{self, RunRow, RUNNING};
 use maand_store::lock::held_by;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -42,22 +42,8 @@ pub struct HistoryRun {
     pub jobs: Vec<HistoryJob>,
 }
 
-/// What a run did to one job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HistoryJob {
-    pub job: String,
-    /// Promoted before the run (null: never deployed).
-    pub version_from: Option<String>,
-    /// Rolled out by the run (null: stopped or collected).
-    pub version_to: Option<String>,
-    /// Worker IPs acted on.
-    pub allocations: Vec<String>,
-    /// Worker IPs promoted by the run (deploy, rollback).
-    pub promoted: Vec<String>,
-    /// `ok`, `failed`, `interrupted` or `skipped`.
-    pub result: String,
-    pub reason: Option<String>,
-}
+/// What a run did to one job: the stored row as it is.
+pub use maand_store::catalog::RunJobRow as HistoryJob;
 
 /// The history of the bucket at `root` (read-only, no lock).
 pub fn history(root: &Path, opts: &HistoryOptions) -> Result<Vec<HistoryRun>> {
@@ -95,19 +81,7 @@ fn entry(row: RunRow, wanted: &BTreeSet<&str>, running: &dyn Fn(u32) -> bool) ->
         argv: row.run.argv,
         result,
         reason,
-        jobs: row.jobs.into_iter().filter(|j| wanted.is_empty() || wanted.contains(j.job.as_str())).map(job).collect(),
-    }
-}
-
-fn job(j: RunJobRow) -> HistoryJob {
-    HistoryJob {
-        job: j.job,
-        version_from: j.version_from,
-        version_to: j.version_to,
-        allocations: j.allocations,
-        promoted: j.promoted,
-        result: j.result,
-        reason: j.reason,
+        jobs: row.jobs.into_iter().filter(|j| wanted.is_empty() || wanted.contains(j.job.as_str())).collect(),
     }
 }
 
@@ -133,7 +107,7 @@ mod tests {
             reason: None,
             jobs: jobs
                 .iter()
-                .map(|j| RunJobRow { job: j.to_string(), result: "ok".into(), ..Default::default() })
+                .map(|j| HistoryJob { job: j.to_string(), result: "ok".into(), ..Default::default() })
                 .collect(),
         }
     }

@@ -20,16 +20,19 @@ pub struct NewRun {
     pub started_ms: i64,
 }
 
-/// How a job fared in a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How a job fared in a run (also the `jobs` items of `maand history --json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunJobRow {
     pub job: String,
+    /// Promoted before the run (null: never deployed).
     pub version_from: Option<String>,
+    /// Rolled out by the run (null: stopped or collected).
     pub version_to: Option<String>,
     /// Worker IPs the run acted on.
     pub allocations: Vec<String>,
     /// Worker IPs promoted by the run (deploy, rollback).
     pub promoted: Vec<String>,
+    /// `ok`, `failed`, `interrupted` or `skipped`.
     pub result: String,
     pub reason: Option<String>,
 }
